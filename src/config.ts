@@ -1,0 +1,248 @@
+import { resolve } from 'node:path';
+import { isIP } from 'node:net';
+
+/** Everything a wsgate server or CLI command needs, parsed and validated once at start. */
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  /** `sqlite:<path>` or a `postgres://` URL. */
+  readonly database: string;
+  readonly redis: string | undefined;
+  /** Browser origins allowed besides the request's own host, e.g. `https://app.example`. */
+  readonly origins: readonly string[];
+  /** Access token lifetime in seconds. */
+  readonly accessTtl: number;
+  /** Refresh token lifetime in seconds. */
+  readonly refreshTtl: number;
+  readonly secureCookies: boolean;
+  readonly logLevel: LogLevel;
+  readonly demo: boolean;
+  /** Accept `?token=<jwt>` on WebSocket handshakes (fastapi-jwt-auth compatibility). */
+  readonly allowQueryTokens: boolean;
+  readonly issuer: string;
+  readonly audience: string;
+  /** When set, tokens are signed with HS256 and this secret instead of the Ed25519 key pair. */
+  readonly hs256Secret: string | undefined;
+  /** Login failures allowed per username and client address per minute. */
+  readonly loginAttemptsPerMinute: number;
+}
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+export const defaults = {
+  port: 8000,
+  host: '127.0.0.1',
+  dataDir: './data',
+  accessTtl: 900,
+  refreshTtl: 14 * 24 * 3600,
+  logLevel: 'info',
+  audience: 'wsgate',
+  loginAttemptsPerMinute: 5,
+} as const;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Options as they arrive from flags or the environment: strings, booleans and lists. */
+export interface RawOptions {
+  port?: string | undefined;
+  host?: string | undefined;
+  'data-dir'?: string | undefined;
+  database?: string | undefined;
+  redis?: string | undefined;
+  origin?: string[] | undefined;
+  'access-ttl'?: string | undefined;
+  'refresh-ttl'?: string | undefined;
+  'secure-cookies'?: boolean | undefined;
+  'log-level'?: string | undefined;
+  demo?: boolean | undefined;
+  'allow-query-tokens'?: boolean | undefined;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+  'hs256-secret'?: string | undefined;
+  'login-attempts'?: string | undefined;
+}
+
+/** Flag definitions shared by every command, in `node:util` parseArgs form. */
+export const configFlags = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'data-dir': { type: 'string' },
+  database: { type: 'string' },
+  redis: { type: 'string' },
+  origin: { type: 'string', multiple: true },
+  'access-ttl': { type: 'string' },
+  'refresh-ttl': { type: 'string' },
+  'secure-cookies': { type: 'boolean' },
+  'log-level': { type: 'string' },
+  demo: { type: 'boolean' },
+  'allow-query-tokens': { type: 'boolean' },
+  issuer: { type: 'string' },
+  audience: { type: 'string' },
+  'hs256-secret': { type: 'string' },
+  'login-attempts': { type: 'string' },
+} as const;
+
+const envNames: Record<keyof RawOptions, string> = {
+  port: 'PORT',
+  host: 'HOST',
+  'data-dir': 'WSGATE_DATA_DIR',
+  database: 'WSGATE_DATABASE',
+  redis: 'WSGATE_REDIS',
+  origin: 'WSGATE_ORIGINS',
+  'access-ttl': 'WSGATE_ACCESS_TTL',
+  'refresh-ttl': 'WSGATE_REFRESH_TTL',
+  'secure-cookies': 'WSGATE_SECURE_COOKIES',
+  'log-level': 'WSGATE_LOG_LEVEL',
+  demo: 'WSGATE_DEMO',
+  'allow-query-tokens': 'WSGATE_ALLOW_QUERY_TOKENS',
+  issuer: 'WSGATE_ISSUER',
+  audience: 'WSGATE_AUDIENCE',
+  'hs256-secret': 'WSGATE_HS256_SECRET',
+  'login-attempts': 'WSGATE_LOGIN_ATTEMPTS',
+};
+
+/** The environment variable read for each option; flags win over the environment. */
+export const environmentVariables: Readonly<Record<keyof RawOptions, string>> = envNames;
+
+const booleanOptions = new Set<keyof RawOptions>([
+  'secure-cookies',
+  'demo',
+  'allow-query-tokens',
+]);
+
+function fromEnv(env: NodeJS.ProcessEnv): RawOptions {
+  const raw: Record<string, unknown> = {};
+  for (const [option, name] of Object.entries(envNames) as [keyof RawOptions, string][]) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    if (booleanOptions.has(option)) raw[option] = parseBoolean(name, value);
+    else if (option === 'origin') raw[option] = value.split(',').map((o) => o.trim()).filter(Boolean);
+    else raw[option] = value;
+  }
+  return raw as RawOptions;
+}
+
+function parseBoolean(name: string, value: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${value}"`);
+}
+
+const durationUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parses `900`, `900s`, `15m`, `12h` or `14d` into seconds. */
+export function parseDuration(option: string, value: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(value.trim());
+  if (!match) throw new ConfigError(`--${option} must be a duration such as 900, 15m or 14d`);
+  const seconds = Number(match[1]) * (durationUnits[match[2] || 's'] ?? 1);
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) {
+    throw new ConfigError(`--${option} must be a positive duration`);
+  }
+  return seconds;
+}
+
+function parseInteger(option: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value)) throw new ConfigError(`--${option} must be a whole number`);
+  const n = Number(value);
+  if (n < min || n > max) throw new ConfigError(`--${option} must be between ${min} and ${max}`);
+  return n;
+}
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1' || host === '[::1]';
+  return host === '[::1]';
+}
+
+function normaliseOrigin(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`--origin "${value}" is not a URL such as https://app.example`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`--origin "${value}" must be an http or https origin`);
+  }
+  return url.origin;
+}
+
+/**
+ * Builds the config from flags (highest), environment variables and defaults, and validates it.
+ * Throws {@link ConfigError} with a message naming the offending option.
+ */
+export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Config {
+  const raw: RawOptions = { ...fromEnv(env) };
+  for (const [key, value] of Object.entries(flags)) {
+    if (value !== undefined) (raw as Record<string, unknown>)[key] = value;
+  }
+
+  const port = raw.port === undefined ? defaults.port : parseInteger('port', raw.port, 0, 65535);
+  const host = raw.host ?? defaults.host;
+  const demo = raw.demo ?? false;
+  if (demo && !isLoopback(host)) {
+    throw new ConfigError(
+      `--demo only listens on loopback (127.0.0.1, ::1 or localhost); refusing --host ${host}`,
+    );
+  }
+  const dataDir = resolve(raw['data-dir'] ?? defaults.dataDir);
+  const database = raw.database ?? `sqlite:${resolve(dataDir, 'wsgate.db')}`;
+  if (!database.startsWith('sqlite:') && !/^postgres(ql)?:\/\//.test(database)) {
+    throw new ConfigError('--database must be sqlite:<path> or a postgres:// URL');
+  }
+  if (raw.redis !== undefined && !/^rediss?:\/\//.test(raw.redis)) {
+    throw new ConfigError('--redis must be a redis:// or rediss:// URL');
+  }
+
+  const logLevel = raw['log-level'] ?? defaults.logLevel;
+  if (!(logLevels as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`--log-level must be one of ${logLevels.join(', ')}`);
+  }
+
+  const secret = raw['hs256-secret'];
+  if (secret !== undefined && Buffer.byteLength(secret, 'utf8') < 32) {
+    throw new ConfigError('--hs256-secret must be at least 32 bytes long');
+  }
+
+  const accessTtl =
+    raw['access-ttl'] === undefined
+      ? defaults.accessTtl
+      : parseDuration('access-ttl', raw['access-ttl']);
+  const refreshTtl =
+    raw['refresh-ttl'] === undefined
+      ? defaults.refreshTtl
+      : parseDuration('refresh-ttl', raw['refresh-ttl']);
+  if (refreshTtl < accessTtl) {
+    throw new ConfigError('--refresh-ttl must not be shorter than --access-ttl');
+  }
+
+  return {
+    port,
+    host,
+    dataDir,
+    database,
+    redis: raw.redis,
+    origins: (raw.origin ?? []).map(normaliseOrigin),
+    accessTtl,
+    refreshTtl,
+    secureCookies: raw['secure-cookies'] ?? false,
+    logLevel: logLevel as LogLevel,
+    demo,
+    allowQueryTokens: raw['allow-query-tokens'] ?? demo,
+    issuer: raw.issuer ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    audience: raw.audience ?? defaults.audience,
+    hs256Secret: secret,
+    loginAttemptsPerMinute:
+      raw['login-attempts'] === undefined
+        ? defaults.loginAttemptsPerMinute
+        : parseInteger('login-attempts', raw['login-attempts'], 1, 1_000_000),
+  };
+}

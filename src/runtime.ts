@@ -1,0 +1,84 @@
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { systemClock, type Clock } from './clock.js';
+import { createLogger } from './log.js';
+import { openStorage } from './storage/open.js';
+import { UserExistsError, type Storage } from './storage/types.js';
+import { keySetFromSecret, keySetFromStoredKeys, loadOrCreateKeyFile, type KeySet } from './tokens/keys.js';
+import { MemoryLoginLimiter, type LoginLimiter } from './sessions/login-limiter.js';
+import { SessionService } from './sessions/session-service.js';
+import { UserService, demoUsers } from './users/user-service.js';
+
+/** Everything a node runs on, wired once: the server and the CLI both start from here. */
+export interface Runtime {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly storage: Storage;
+  readonly keys: KeySet;
+  readonly sessions: SessionService;
+  readonly users: UserService;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  readonly clock?: Clock;
+  readonly log?: Logger;
+  readonly storage?: Storage;
+  readonly limiter?: LoginLimiter;
+}
+
+export async function createRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
+  const clock = options.clock ?? systemClock;
+  const log = options.log ?? createLogger(config.logLevel);
+  const storage = options.storage ?? openStorage(config.database);
+  try {
+    await storage.migrate();
+    const keys =
+      config.hs256Secret !== undefined
+        ? keySetFromSecret(config.hs256Secret)
+        : keySetFromStoredKeys(await loadOrCreateKeyFile(config.dataDir));
+    const sessions = new SessionService({
+      storage,
+      keys,
+      clock,
+      limiter:
+        options.limiter ??
+        new MemoryLoginLimiter({ limit: config.loginAttemptsPerMinute, windowMs: 60_000 }),
+      issuer: config.issuer,
+      audience: config.audience,
+      accessTtl: config.accessTtl,
+      refreshTtl: config.refreshTtl,
+      onAudit: (event) => log.info({ audit: event }, event.event),
+    });
+    await sessions.warm();
+    const users = new UserService(storage, sessions, clock);
+    if (config.demo) await seedDemoUsers(users);
+    return {
+      config,
+      clock,
+      log,
+      storage,
+      keys,
+      sessions,
+      users,
+      close: () => storage.close(),
+    };
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+}
+
+async function seedDemoUsers(users: UserService): Promise<void> {
+  const existing = new Set((await users.list()).map((u) => u.username));
+  for (const { username, password } of demoUsers) {
+    if (existing.has(username)) continue;
+    try {
+      await users.add(username, password);
+    } catch (err) {
+      // Another node seeding the same database got there first.
+      if (!(err instanceof UserExistsError)) throw err;
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Runtime } from '../runtime.js';
+import { contentSecurityPolicy } from './html.js';
+import { errorHandler } from './errors.js';
+import { tokenRoutes } from './routes/token.js';
+import { authRoutes } from './routes/auth.js';
+import { metaRoutes } from './routes/meta.js';
+import { docsRoutes, websocketDescription } from './routes/docs.js';
+
+const packageVersion = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+const staticDir = fileURLToPath(new URL('../../web/static/', import.meta.url));
+
+/** Parses `application/x-www-form-urlencoded`; a repeated key becomes an array, which schemas refuse. */
+function parseForm(body: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+  for (const [key, value] of new URLSearchParams(body)) {
+    const prev = out[key];
+    out[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  return out;
+}
+
+/** Builds the HTTP server for a runtime. This module and its routes are the only Fastify users. */
+export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: runtime.log as FastifyBaseLogger,
+    bodyLimit: 64 * 1024,
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true,
+    forceCloseConnections: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  });
+
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 16 * 1024 },
+    (_request, body, done) => done(null, parseForm(body as string)),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'wsgate', version: packageVersion, description: websocketDescription },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        },
+      },
+    },
+  });
+
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    const type = reply.getHeader('content-type');
+    if (typeof type === 'string' && type.startsWith('text/html')) {
+      reply.header('content-security-policy', contentSecurityPolicy);
+      reply.header('x-frame-options', 'DENY');
+    }
+    return payload;
+  });
+
+  const css = readFileSync(`${staticDir}wsgate.css`);
+  app.get('/assets/wsgate.css', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(css),
+  );
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((_request, reply) =>
+    reply.code(404).send({ error: 'not_found', error_description: 'Not found' }),
+  );
+
+  tokenRoutes(app, runtime);
+  authRoutes(app, runtime);
+  metaRoutes(app, runtime);
+  docsRoutes(app);
+
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify';
+import type { Runtime } from '../../runtime.js';
+
+/** Public keys, RFC 8414 metadata, liveness and readiness. */
+export function metaRoutes(app: FastifyInstance, runtime: Runtime): void {
+  const { config, keys, storage } = runtime;
+  const base = config.issuer.replace(/\/+$/, '');
+
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      schema: {
+        summary: 'Public signing keys (JWK Set)',
+        description: 'Empty when tokens are signed with HS256, whose secret is never published.',
+        tags: ['discovery'],
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300');
+      return keys.jwks;
+    },
+  );
+
+  app.get(
+    '/.well-known/oauth-authorization-server',
+    { schema: { summary: 'Authorization server metadata (RFC 8414)', tags: ['discovery'] } },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300');
+      return {
+        issuer: config.issuer,
+        token_endpoint: `${base}/token`,
+        jwks_uri: `${base}/.well-known/jwks.json`,
+        grant_types_supported: ['password', 'refresh_token'],
+        response_types_supported: [],
+        token_endpoint_auth_methods_supported: ['none'],
+        scopes_supported: ['chat:read', 'chat:write'],
+        token_endpoint_auth_signing_alg_values_supported: [keys.alg],
+        service_documentation: `${base}/docs`,
+      };
+    },
+  );
+
+  app.get(
+    '/healthz',
+    { schema: { summary: 'Liveness', tags: ['operations'] } },
+    async () => ({ status: 'ok' }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness: the database (and Redis in cluster mode) answers',
+        tags: ['operations'],
+      },
+    },
+    async (request, reply) => {
+      try {
+        await storage.ping();
+        return { status: 'ready', checks: { database: 'ok' } };
+      } catch (err) {
+        request.log.warn({ err }, 'database not ready');
+        return reply.code(503).send({ status: 'not_ready', checks: { database: 'down' } });
+      }
+    },
+  );
+}

@@ -1,0 +1,331 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  UserExistsError,
+  type AuditEvent,
+  type NewSession,
+  type NewUser,
+  type RevocationReason,
+  type RotationResult,
+  type Session,
+  type Storage,
+  type StoredAuditEvent,
+  type User,
+} from './types.js';
+
+/** Versioned migrations; append only. */
+const migrations: readonly string[] = [
+  `CREATE TABLE users (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     username TEXT NOT NULL UNIQUE,
+     password_hash TEXT NOT NULL,
+     scopes TEXT NOT NULL DEFAULT '',
+     disabled INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     password_changed_at INTEGER NOT NULL
+   );
+   CREATE TABLE sessions (
+     id TEXT PRIMARY KEY,
+     username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     scope TEXT NOT NULL DEFAULT '',
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     revoked_at INTEGER,
+     revoked_reason TEXT
+   );
+   CREATE INDEX sessions_username ON sessions(username);
+   CREATE INDEX sessions_revoked ON sessions(revoked_at) WHERE revoked_at IS NOT NULL;
+   CREATE TABLE refresh_tokens (
+     jti TEXT PRIMARY KEY,
+     session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+     issued_at INTEGER NOT NULL,
+     replaced_by TEXT,
+     replaced_at INTEGER
+   );
+   CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     ts INTEGER NOT NULL,
+     event TEXT NOT NULL,
+     username TEXT,
+     session_id TEXT,
+     ip TEXT,
+     detail TEXT
+   );
+   CREATE INDEX audit_ts ON audit(ts);`,
+];
+
+interface UserRow {
+  id: number;
+  username: string;
+  password_hash: string;
+  scopes: string;
+  disabled: number;
+  created_at: number;
+  password_changed_at: number;
+}
+
+interface SessionRow {
+  id: string;
+  username: string;
+  scope: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+}
+
+interface AuditRow {
+  id: number;
+  ts: number;
+  event: string;
+  username: string | null;
+  session_id: string | null;
+  ip: string | null;
+  detail: string | null;
+}
+
+const toUser = (row: UserRow): User => ({
+  id: row.id,
+  username: row.username,
+  passwordHash: row.password_hash,
+  scopes: row.scopes,
+  disabled: row.disabled !== 0,
+  createdAt: row.created_at,
+  passwordChangedAt: row.password_changed_at,
+});
+
+const toSession = (row: SessionRow): Session => ({
+  id: row.id,
+  username: row.username,
+  scope: row.scope,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  revokedAt: row.revoked_at,
+  revokedReason: row.revoked_reason as RevocationReason | null,
+});
+
+/** SQLite storage on better-sqlite3, in WAL mode. `path` may be `:memory:` for tests. */
+export class SqliteStorage implements Storage {
+  readonly #db: Database.Database;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    this.#db = new Database(path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.pragma('foreign_keys = ON');
+    this.#db.pragma('busy_timeout = 5000');
+  }
+
+  migrate(): Promise<void> {
+    const db = this.#db;
+    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+    // IMMEDIATE takes the write lock first, so two processes migrating at once run one after the other.
+    db.transaction(() => {
+      const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+      for (let version = (row.v ?? 0) + 1; version <= migrations.length; version++) {
+        db.exec(migrations[version - 1] as string);
+        db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, Date.now());
+      }
+    }).immediate();
+    return Promise.resolve();
+  }
+
+  ping(): Promise<void> {
+    this.#db.prepare('SELECT 1').get();
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+    return Promise.resolve();
+  }
+
+  createUser(user: NewUser): Promise<User> {
+    try {
+      const row = this.#db
+        .prepare(
+          `INSERT INTO users (username, password_hash, scopes, disabled, created_at, password_changed_at)
+           VALUES (?, ?, ?, 0, ?, ?) RETURNING *`,
+        )
+        .get(user.username, user.passwordHash, user.scopes, user.now, user.now) as UserRow;
+      return Promise.resolve(toUser(row));
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        return Promise.reject(new UserExistsError(user.username));
+      }
+      return Promise.reject(err as Error);
+    }
+  }
+
+  getUser(username: string): Promise<User | undefined> {
+    const row = this.#db.prepare('SELECT * FROM users WHERE username = ?').get(username) as
+      | UserRow
+      | undefined;
+    return Promise.resolve(row && toUser(row));
+  }
+
+  listUsers(): Promise<User[]> {
+    const rows = this.#db.prepare('SELECT * FROM users ORDER BY username').all() as UserRow[];
+    return Promise.resolve(rows.map(toUser));
+  }
+
+  setPassword(username: string, passwordHash: string, now: number): Promise<boolean> {
+    const info = this.#db
+      .prepare('UPDATE users SET password_hash = ?, password_changed_at = ? WHERE username = ?')
+      .run(passwordHash, now, username);
+    return Promise.resolve(info.changes === 1);
+  }
+
+  setDisabled(username: string, disabled: boolean): Promise<boolean> {
+    const info = this.#db
+      .prepare('UPDATE users SET disabled = ? WHERE username = ?')
+      .run(disabled ? 1 : 0, username);
+    return Promise.resolve(info.changes === 1);
+  }
+
+  createSession(session: NewSession): Promise<Session> {
+    const db = this.#db;
+    const row = db.transaction(() => {
+      const created = db
+        .prepare(
+          'INSERT INTO sessions (id, username, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
+        )
+        .get(session.id, session.username, session.scope, session.now, session.expiresAt) as SessionRow;
+      db.prepare('INSERT INTO refresh_tokens (jti, session_id, issued_at) VALUES (?, ?, ?)').run(
+        session.refreshJti,
+        session.id,
+        session.now,
+      );
+      return created;
+    })();
+    return Promise.resolve(toSession(row));
+  }
+
+  getSession(id: string): Promise<Session | undefined> {
+    const row = this.#db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as
+      | SessionRow
+      | undefined;
+    return Promise.resolve(row && toSession(row));
+  }
+
+  listSessions(filter: { username?: string; activeAt?: number } = {}): Promise<Session[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (filter.username !== undefined) {
+      where.push('username = ?');
+      params.push(filter.username);
+    }
+    if (filter.activeAt !== undefined) {
+      where.push('revoked_at IS NULL AND expires_at > ?');
+      params.push(filter.activeAt);
+    }
+    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`;
+    const rows = this.#db.prepare(sql).all(...params) as SessionRow[];
+    return Promise.resolve(rows.map(toSession));
+  }
+
+  revokeSession(id: string, reason: RevocationReason, now: number): Promise<boolean> {
+    const info = this.#db
+      .prepare(
+        'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL',
+      )
+      .run(now, reason, id);
+    return Promise.resolve(info.changes === 1);
+  }
+
+  revokeUserSessions(username: string, reason: RevocationReason, now: number): Promise<string[]> {
+    const rows = this.#db
+      .prepare(
+        `UPDATE sessions SET revoked_at = ?, revoked_reason = ?
+         WHERE username = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id`,
+      )
+      .all(now, reason, username, now) as { id: string }[];
+    return Promise.resolve(rows.map((r) => r.id));
+  }
+
+  listRevokedSessionIds(now: number): Promise<string[]> {
+    const rows = this.#db
+      .prepare('SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > ?')
+      .all(now) as { id: string }[];
+    return Promise.resolve(rows.map((r) => r.id));
+  }
+
+  rotateRefreshToken(
+    jti: string,
+    nextJti: string,
+    now: number,
+    expiresAt: number,
+  ): Promise<RotationResult> {
+    const db = this.#db;
+    const result = db.transaction((): RotationResult => {
+      const token = db
+        .prepare(
+          `SELECT t.replaced_by, s.id, s.username, s.expires_at, s.revoked_at
+           FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.jti = ?`,
+        )
+        .get(jti) as
+        | { replaced_by: string | null; id: string; username: string; expires_at: number; revoked_at: number | null }
+        | undefined;
+      if (!token) return { outcome: 'unknown' };
+      if (token.replaced_by !== null) {
+        db.prepare(
+          `UPDATE sessions SET revoked_at = ?, revoked_reason = 'refresh_reuse' WHERE id = ? AND revoked_at IS NULL`,
+        ).run(now, token.id);
+        return { outcome: 'reused', sessionId: token.id, username: token.username };
+      }
+      if (token.revoked_at !== null) return { outcome: 'revoked' };
+      if (token.expires_at <= now) return { outcome: 'expired' };
+      db.prepare('UPDATE refresh_tokens SET replaced_by = ?, replaced_at = ? WHERE jti = ?').run(
+        nextJti,
+        now,
+        jti,
+      );
+      db.prepare('INSERT INTO refresh_tokens (jti, session_id, issued_at) VALUES (?, ?, ?)').run(
+        nextJti,
+        token.id,
+        now,
+      );
+      const session = db
+        .prepare('UPDATE sessions SET expires_at = ? WHERE id = ? RETURNING *')
+        .get(expiresAt, token.id) as SessionRow;
+      return { outcome: 'rotated', session: toSession(session) };
+    }).immediate();
+    return Promise.resolve(result);
+  }
+
+  appendAudit(event: AuditEvent): Promise<void> {
+    this.#db
+      .prepare(
+        'INSERT INTO audit (ts, event, username, session_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        event.ts,
+        event.event,
+        event.username ?? null,
+        event.sessionId ?? null,
+        event.ip ?? null,
+        event.detail === undefined ? null : JSON.stringify(event.detail),
+      );
+    return Promise.resolve();
+  }
+
+  listAudit(filter: { since?: number; limit?: number } = {}): Promise<StoredAuditEvent[]> {
+    const rows = this.#db
+      .prepare('SELECT * FROM audit WHERE ts >= ? ORDER BY id LIMIT ?')
+      .all(filter.since ?? 0, filter.limit ?? 1000) as AuditRow[];
+    return Promise.resolve(
+      rows.map((r) => ({
+        id: r.id,
+        ts: r.ts,
+        event: r.event,
+        username: r.username,
+        sessionId: r.session_id,
+        ip: r.ip,
+        ...(r.detail === null ? {} : { detail: JSON.parse(r.detail) as Record<string, unknown> }),
+      })),
+    );
+  }
+}

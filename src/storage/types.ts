@@ -1,0 +1,121 @@
+/**
+ * The storage contract. SQLite and PostgreSQL both implement it and both pass
+ * `storage/contract.test-suite.ts`. Times are milliseconds since the epoch.
+ */
+
+export interface User {
+  readonly id: number;
+  readonly username: string;
+  readonly passwordHash: string;
+  /** Space-separated scopes the user may be granted. */
+  readonly scopes: string;
+  readonly disabled: boolean;
+  readonly createdAt: number;
+  readonly passwordChangedAt: number;
+}
+
+export interface NewUser {
+  readonly username: string;
+  readonly passwordHash: string;
+  readonly scopes: string;
+  readonly now: number;
+}
+
+export type RevocationReason =
+  | 'logout'
+  | 'refresh_reuse'
+  | 'password_change'
+  | 'user_disabled'
+  | 'admin';
+
+/** A login session. It owns one refresh-token family and every socket opened with its tokens. */
+export interface Session {
+  readonly id: string;
+  readonly username: string;
+  /** Scopes granted at login; refreshed tokens carry no more than these. */
+  readonly scope: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly revokedAt: number | null;
+  readonly revokedReason: RevocationReason | null;
+}
+
+export interface NewSession {
+  readonly id: string;
+  readonly username: string;
+  readonly scope: string;
+  readonly now: number;
+  /** The session ends when its last refresh token would. */
+  readonly expiresAt: number;
+  /** The first refresh token of the family. */
+  readonly refreshJti: string;
+}
+
+export type RotationResult =
+  | { readonly outcome: 'rotated'; readonly session: Session }
+  /** The token had already been rotated: the family is now revoked. */
+  | { readonly outcome: 'reused'; readonly sessionId: string; readonly username: string }
+  | { readonly outcome: 'revoked' | 'expired' | 'unknown' };
+
+export interface AuditEvent {
+  readonly ts: number;
+  /** e.g. `login.success`, `login.failure`, `token.issue`, `token.refresh`, `session.revoke`. */
+  readonly event: string;
+  readonly username?: string | null;
+  readonly sessionId?: string | null;
+  readonly ip?: string | null;
+  /** Structured detail without secrets. */
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+export interface StoredAuditEvent extends AuditEvent {
+  readonly id: number;
+}
+
+export class UserExistsError extends Error {
+  constructor(username: string) {
+    super(`user "${username}" already exists`);
+    this.name = 'UserExistsError';
+  }
+}
+
+export interface Storage {
+  /** Applies pending migrations; safe to call from several processes at once. */
+  migrate(): Promise<void>;
+  /** Resolves when the database answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  createUser(user: NewUser): Promise<User>;
+  getUser(username: string): Promise<User | undefined>;
+  listUsers(): Promise<User[]>;
+  /** Returns false when there is no such user. */
+  setPassword(username: string, passwordHash: string, now: number): Promise<boolean>;
+  setDisabled(username: string, disabled: boolean): Promise<boolean>;
+
+  /** Creates a session together with the first refresh token of its family. */
+  createSession(session: NewSession): Promise<Session>;
+  getSession(id: string): Promise<Session | undefined>;
+  listSessions(filter?: { username?: string; activeAt?: number }): Promise<Session[]>;
+  /** Returns false when the session does not exist or was already revoked. */
+  revokeSession(id: string, reason: RevocationReason, now: number): Promise<boolean>;
+  /** Revokes every live session of a user and returns their ids. */
+  revokeUserSessions(username: string, reason: RevocationReason, now: number): Promise<string[]>;
+  /** Ids of sessions revoked and not yet expired at `now`; warms the in-memory revocation set. */
+  listRevokedSessionIds(now: number): Promise<string[]>;
+
+  /**
+   * Atomically replaces refresh token `jti` with `nextJti`. Presenting a token that was already
+   * replaced is reuse: the whole family is revoked in the same transaction. The session's expiry
+   * slides to `expiresAt`, the new token's.
+   */
+  rotateRefreshToken(
+    jti: string,
+    nextJti: string,
+    now: number,
+    expiresAt: number,
+  ): Promise<RotationResult>;
+
+  appendAudit(event: AuditEvent): Promise<void>;
+  listAudit(filter?: { since?: number; limit?: number }): Promise<StoredAuditEvent[]>;
+}

@@ -1,0 +1,37 @@
+/** The kinds of token wsgate issues. An access token never passes for a refresh token, or back. */
+export type TokenType = 'access' | 'refresh';
+
+/** JOSE `typ` header per token type; access tokens follow RFC 9068. */
+export const headerTypes: Readonly<Record<TokenType, string>> = {
+  access: 'at+jwt',
+  refresh: 'refresh+jwt',
+};
+
+/** The claims of a verified wsgate token. */
+export interface TokenClaims {
+  readonly iss: string;
+  readonly aud: string;
+  /** The username. */
+  readonly sub: string;
+  readonly iat: number;
+  readonly nbf: number;
+  readonly exp: number;
+  readonly jti: string;
+  /** Session id; a refresh token family and every socket opened with its tokens share it. */
+  readonly sid: string;
+  /** Space-separated scopes (RFC 8693 form). */
+  readonly scope: string;
+  /** True only for an access token minted from a password login. */
+  readonly fresh: boolean;
+  /** `access` or `refresh`, as fastapi-jwt-auth names it. */
+  readonly type: TokenType;
+  /** Double-submit CSRF value, present on tokens delivered in cookies. */
+  readonly csrf?: string;
+}
+
+/** Largest token accepted; anything longer is refused before it is parsed. */
+export const maxTokenLength = 8192;
+
+export function scopesOf(claims: Pick<TokenClaims, 'scope'>): Set<string> {
+  return new Set(claims.scope.split(' ').filter(Boolean));
+}

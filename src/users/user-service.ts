@@ -1,0 +1,76 @@
+import type { Clock } from '../clock.js';
+import type { Storage, User } from '../storage/types.js';
+import type { SessionService } from '../sessions/session-service.js';
+import { hashPassword, maxPasswordLength } from './passwords.js';
+import { defaultScopes, isValidUsername, scopePattern } from './usernames.js';
+
+export class UserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+function checkPassword(password: string): void {
+  if (password.length < 4) throw new UserError('password must be at least 4 characters');
+  if (password.length > maxPasswordLength) {
+    throw new UserError(`password must be at most ${maxPasswordLength} characters`);
+  }
+}
+
+function normaliseScopes(scopes: string): string {
+  const list = scopes.split(/[\s,]+/).filter(Boolean);
+  for (const s of list) if (!scopePattern.test(s)) throw new UserError(`invalid scope "${s}"`);
+  return [...new Set(list)].join(' ');
+}
+
+/** Adding users, changing passwords and disabling users; the last two end every session. */
+export class UserService {
+  constructor(
+    private readonly storage: Storage,
+    private readonly sessions: SessionService,
+    private readonly clock: Clock,
+  ) {}
+
+  async add(username: string, password: string, scopes: string = defaultScopes): Promise<User> {
+    if (!isValidUsername(username)) {
+      throw new UserError('username must be 1–64 letters, digits or . _ @ - and start with a letter or digit');
+    }
+    checkPassword(password);
+    const user = await this.storage.createUser({
+      username,
+      passwordHash: await hashPassword(password),
+      scopes: normaliseScopes(scopes),
+      now: this.clock(),
+    });
+    await this.sessions.audit({ event: 'user.add', username });
+    return user;
+  }
+
+  /** Sets a new password and revokes every session of the user (4410 on their sockets). */
+  async setPassword(username: string, password: string): Promise<string[]> {
+    checkPassword(password);
+    const changed = await this.storage.setPassword(username, await hashPassword(password), this.clock());
+    if (!changed) throw new UserError(`no user "${username}"`);
+    await this.sessions.audit({ event: 'user.password_change', username });
+    return this.sessions.revokeUser(username, 'password_change');
+  }
+
+  /** Disables a user and revokes every session; enabling again does not restore them. */
+  async setDisabled(username: string, disabled: boolean): Promise<string[]> {
+    if (!(await this.storage.setDisabled(username, disabled))) throw new UserError(`no user "${username}"`);
+    await this.sessions.audit({ event: disabled ? 'user.disable' : 'user.enable', username });
+    return disabled ? this.sessions.revokeUser(username, 'user_disabled') : [];
+  }
+
+  list(): Promise<User[]> {
+    return this.storage.listUsers();
+  }
+}
+
+/** The seed documents' users, created by `--demo` when missing. */
+export const demoUsers: readonly { username: string; password: string }[] = [
+  { username: 'johndoe', password: 'secret' },
+  { username: 'janedoe', password: 'secret2' },
+  { username: 'test', password: 'test' },
+];

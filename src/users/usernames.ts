@@ -1,0 +1,11 @@
+/** Usernames are short, printable and safe to show anywhere. */
+export const usernamePattern = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+export function isValidUsername(username: string): boolean {
+  return usernamePattern.test(username);
+}
+
+/** Scopes every new user gets unless told otherwise. */
+export const defaultScopes = 'chat:read chat:write';
+
+export const scopePattern = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
