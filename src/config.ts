@@ -111,11 +111,7 @@ const envNames: Record<keyof RawOptions, string> = {
 /** The environment variable read for each option; flags win over the environment. */
 export const environmentVariables: Readonly<Record<keyof RawOptions, string>> = envNames;
 
-const booleanOptions = new Set<keyof RawOptions>([
-  'secure-cookies',
-  'demo',
-  'allow-query-tokens',
-]);
+const booleanOptions = new Set<keyof RawOptions>(['secure-cookies', 'demo', 'allow-query-tokens']);
 
 function fromEnv(env: NodeJS.ProcessEnv): RawOptions {
   const raw: Record<string, unknown> = {};
@@ -123,10 +119,14 @@ function fromEnv(env: NodeJS.ProcessEnv): RawOptions {
     const value = env[name];
     if (value === undefined || value === '') continue;
     if (booleanOptions.has(option)) raw[option] = parseBoolean(name, value);
-    else if (option === 'origin') raw[option] = value.split(',').map((o) => o.trim()).filter(Boolean);
+    else if (option === 'origin')
+      raw[option] = value
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean);
     else raw[option] = value;
   }
-  return raw as RawOptions;
+  return raw;
 }
 
 function parseBoolean(name: string, value: string): boolean {

@@ -50,9 +50,16 @@ export class WsgateError extends Error {
   /** Seconds a client should wait before retrying, for `rate_limited`. */
   readonly retryAfter: number | undefined;
 
-  constructor(code: ErrorCode, message?: string, options?: { retryAfter?: number; cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options?: { retryAfter?: number; cause?: unknown },
+  ) {
     const entry: CatalogueEntry = catalogue[code];
-    super(message ?? entry.message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      message ?? entry.message,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'WsgateError';
     this.code = code;
     this.status = entry.status;

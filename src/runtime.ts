@@ -4,7 +4,12 @@ import { systemClock, type Clock } from './clock.js';
 import { createLogger } from './log.js';
 import { openStorage } from './storage/open.js';
 import { UserExistsError, type Storage } from './storage/types.js';
-import { keySetFromSecret, keySetFromStoredKeys, loadOrCreateKeyFile, type KeySet } from './tokens/keys.js';
+import {
+  keySetFromSecret,
+  keySetFromStoredKeys,
+  loadOrCreateKeyFile,
+  type KeySet,
+} from './tokens/keys.js';
 import { MemoryLoginLimiter, type LoginLimiter } from './sessions/login-limiter.js';
 import { SessionService } from './sessions/session-service.js';
 import { UserService, demoUsers } from './users/user-service.js';
@@ -28,7 +33,10 @@ export interface RuntimeOptions {
   readonly limiter?: LoginLimiter;
 }
 
-export async function createRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
+export async function createRuntime(
+  config: Config,
+  options: RuntimeOptions = {},
+): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger(config.logLevel);
   const storage = options.storage ?? openStorage(config.database);

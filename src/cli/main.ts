@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, configFlags, loadConfig, type Config, type RawOptions } from '../config.js';
+import { ConfigError, configFlags, loadConfig, type Config } from '../config.js';
 import { createLogger } from '../log.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { startServer } from '../server/serve.js';
@@ -63,7 +63,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
 
   let config: Config;
   try {
-    config = loadConfig(values as RawOptions, io.env);
+    config = loadConfig(values, io.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       io.err(`wsgate: ${err.message}\n`);
@@ -172,7 +172,9 @@ async function userCommand(
     case 'enable': {
       const name = need(rest[0], 'username');
       const revoked = await users.setDisabled(name, sub === 'disable');
-      io.out(`${sub}d user ${name}${sub === 'disable' ? `; ${revoked.length} session(s) revoked` : ''}\n`);
+      io.out(
+        `${sub}d user ${name}${sub === 'disable' ? `; ${revoked.length} session(s) revoked` : ''}\n`,
+      );
       return 0;
     }
     case 'list': {
@@ -190,7 +192,13 @@ async function userCommand(
   }
 }
 
-async function tokenCommand(runtime: Runtime, io: CliIo, sub: string | undefined, rest: string[], json: boolean): Promise<number> {
+async function tokenCommand(
+  runtime: Runtime,
+  io: CliIo,
+  sub: string | undefined,
+  rest: string[],
+  json: boolean,
+): Promise<number> {
   if (sub !== 'issue') throw new UserError('usage: wsgate token issue <name>');
   const name = need(rest[0], 'username');
   const user = await runtime.storage.getUser(name);
@@ -231,7 +239,11 @@ async function sessionsCommand(
       const rows = list.map((s) => [
         s.id,
         s.username,
-        s.revokedAt === null ? (s.expiresAt > clock() ? 'active' : 'expired') : `revoked (${s.revokedReason ?? ''})`,
+        s.revokedAt === null
+          ? s.expiresAt > clock()
+            ? 'active'
+            : 'expired'
+          : `revoked (${s.revokedReason ?? ''})`,
         new Date(s.createdAt).toISOString(),
         new Date(s.expiresAt).toISOString(),
       ]);
@@ -259,6 +271,10 @@ async function sessionsCommand(
 
 function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return `${[line(head), ...rows.map(line)].join('\n')}\n`;
 }

@@ -11,14 +11,19 @@ import { metaRoutes } from './routes/meta.js';
 import { docsRoutes, websocketDescription } from './routes/docs.js';
 
 const packageVersion = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
 ).version;
 
 const staticDir = fileURLToPath(new URL('../../web/static/', import.meta.url));
 
 /** Parses `application/x-www-form-urlencoded`; a repeated key becomes an array, which schemas refuse. */
 function parseForm(body: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+  const out: Record<string, string | string[]> = Object.create(null) as Record<
+    string,
+    string | string[]
+  >;
   for (const [key, value] of new URLSearchParams(body)) {
     const prev = out[key];
     out[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
@@ -29,6 +34,8 @@ function parseForm(body: string): Record<string, string | string[]> {
 /** Builds the HTTP server for a runtime. This module and its routes are the only Fastify users. */
 export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
   const app = Fastify({
+    // Typed as Fastify's logger so that the instance type matches the one routes are written for.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
     loggerInstance: runtime.log as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 200 },

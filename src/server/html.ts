@@ -12,7 +12,11 @@ export function escapeHtml(text: string): string {
 }
 
 /** A full page around trusted `body` markup; scripts and styles come only from `/assets`. */
-export function htmlPage(title: string, body: string, options: { scripts?: string[] } = {}): string {
+export function htmlPage(
+  title: string,
+  body: string,
+  options: { scripts?: string[] } = {},
+): string {
   const scripts = (options.scripts ?? [])
     .map((src) => `<script type="module" src="${escapeHtml(src)}"></script>`)
     .join('');

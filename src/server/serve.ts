@@ -14,7 +14,10 @@ export interface RunningServer {
 }
 
 /** Starts a wsgate node: runtime, HTTP server, listening socket. */
-export async function startServer(config: Config, options: RuntimeOptions = {}): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  options: RuntimeOptions = {},
+): Promise<RunningServer> {
   const runtime = await createRuntime(config, options);
   let app: FastifyInstance;
   try {

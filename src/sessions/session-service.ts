@@ -54,7 +54,9 @@ export class LoginError extends Error {
     readonly reason: LoginFailure,
     readonly retryAfter = 0,
   ) {
-    super(reason === 'invalid_scope' ? 'Requested scope is not allowed' : 'Bad username or password');
+    super(
+      reason === 'invalid_scope' ? 'Requested scope is not allowed' : 'Bad username or password',
+    );
     this.name = 'LoginError';
   }
 }
@@ -140,7 +142,10 @@ export class SessionService {
   }
 
   /** Opens a session for a user without a password, e.g. `wsgate token issue` or demo cookies. */
-  async openSession(username: string, options: { csrf?: string; fresh?: boolean } = {}): Promise<TokenPair> {
+  async openSession(
+    username: string,
+    options: { csrf?: string; fresh?: boolean } = {},
+  ): Promise<TokenPair> {
     const user = await this.#o.storage.getUser(username);
     if (!user || user.disabled) throw new WsgateError('invalid_token', 'Unknown or disabled user');
     const pair = await this.#openSession(user, user.scopes, options.csrf, options.fresh ?? true);
@@ -148,7 +153,12 @@ export class SessionService {
     return pair;
   }
 
-  async #openSession(user: User, scope: string, csrf: string | undefined, fresh = true): Promise<TokenPair> {
+  async #openSession(
+    user: User,
+    scope: string,
+    csrf: string | undefined,
+    fresh = true,
+  ): Promise<TokenPair> {
     const now = this.#o.clock();
     const sessionId = randomUUID();
     const refresh = await this.#issue('refresh', user.username, sessionId, scope, now, false);
@@ -164,7 +174,15 @@ export class SessionService {
     return this.#pair(access, refresh);
   }
 
-  #issue(type: TokenType, subject: string, sessionId: string, scope: string, now: number, fresh: boolean, csrf?: string) {
+  #issue(
+    type: TokenType,
+    subject: string,
+    sessionId: string,
+    scope: string,
+    now: number,
+    fresh: boolean,
+    csrf?: string,
+  ) {
     const o = this.#o;
     return issueToken(o.keys, {
       type,
@@ -180,7 +198,10 @@ export class SessionService {
     });
   }
 
-  #pair(access: { token: string; claims: TokenClaims }, refresh: { token: string; claims: TokenClaims }): TokenPair {
+  #pair(
+    access: { token: string; claims: TokenClaims },
+    refresh: { token: string; claims: TokenClaims },
+  ): TokenPair {
     return {
       accessToken: access.token,
       refreshToken: refresh.token,
@@ -207,7 +228,10 @@ export class SessionService {
    * Exchanges a refresh token for a new, not fresh access token and a rotated refresh token.
    * A refresh token that was already rotated is reuse: the family is revoked and 4410 follows.
    */
-  async refresh(refreshToken: string, options: { ip?: string; csrf?: string } = {}): Promise<TokenPair> {
+  async refresh(
+    refreshToken: string,
+    options: { ip?: string; csrf?: string } = {},
+  ): Promise<TokenPair> {
     const o = this.#o;
     let claims: TokenClaims;
     try {
@@ -227,14 +251,32 @@ export class SessionService {
       throw new WsgateError('session_revoked');
     }
     const next = await this.#issue('refresh', claims.sub, claims.sid, claims.scope, now, false);
-    const result = await o.storage.rotateRefreshToken(claims.jti, next.claims.jti, now, next.claims.exp * 1000);
+    const result = await o.storage.rotateRefreshToken(
+      claims.jti,
+      next.claims.jti,
+      now,
+      next.claims.exp * 1000,
+    );
     switch (result.outcome) {
       case 'rotated': {
         // Scopes taken away from the user since login are not granted again.
         const allowed = scopeSet(user.scopes);
         const scope = [...scopeSet(result.session.scope)].filter((s) => allowed.has(s)).join(' ');
-        const access = await this.#issue('access', claims.sub, claims.sid, scope, now, false, options.csrf);
-        await this.audit({ event: 'token.refresh', username: claims.sub, sessionId: claims.sid, ip: options.ip ?? null });
+        const access = await this.#issue(
+          'access',
+          claims.sub,
+          claims.sid,
+          scope,
+          now,
+          false,
+          options.csrf,
+        );
+        await this.audit({
+          event: 'token.refresh',
+          username: claims.sub,
+          sessionId: claims.sid,
+          ip: options.ip ?? null,
+        });
         return this.#pair(access, next);
       }
       case 'reused':
@@ -257,7 +299,11 @@ export class SessionService {
   }
 
   /** Revokes one session: its refresh family stops working and its sockets close with 4410. */
-  async revoke(sessionId: string, reason: RevocationReason, actor?: { username?: string; ip?: string }): Promise<boolean> {
+  async revoke(
+    sessionId: string,
+    reason: RevocationReason,
+    actor?: { username?: string; ip?: string },
+  ): Promise<boolean> {
     const changed = await this.#o.storage.revokeSession(sessionId, reason, this.#o.clock());
     this.revocations.add({ sessionIds: [sessionId], reason });
     if (changed) {
@@ -277,7 +323,11 @@ export class SessionService {
     const ids = await this.#o.storage.revokeUserSessions(username, reason, this.#o.clock());
     if (ids.length > 0) {
       this.revocations.add({ sessionIds: ids, reason });
-      await this.audit({ event: 'session.revoke', username, detail: { reason, sessions: ids.length } });
+      await this.audit({
+        event: 'session.revoke',
+        username,
+        detail: { reason, sessions: ids.length },
+      });
     }
     return ids;
   }

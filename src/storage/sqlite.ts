@@ -121,13 +121,20 @@ export class SqliteStorage implements Storage {
 
   migrate(): Promise<void> {
     const db = this.#db;
-    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
+    );
     // IMMEDIATE takes the write lock first, so two processes migrating at once run one after the other.
     db.transaction(() => {
-      const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+      const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as {
+        v: number | null;
+      };
       for (let version = (row.v ?? 0) + 1; version <= migrations.length; version++) {
         db.exec(migrations[version - 1] as string);
-        db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, Date.now());
+        db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
+          version,
+          Date.now(),
+        );
       }
     }).immediate();
     return Promise.resolve();
@@ -143,7 +150,7 @@ export class SqliteStorage implements Storage {
     return Promise.resolve();
   }
 
-  createUser(user: NewUser): Promise<User> {
+  async createUser(user: NewUser): Promise<User> {
     try {
       const row = this.#db
         .prepare(
@@ -151,19 +158,18 @@ export class SqliteStorage implements Storage {
            VALUES (?, ?, ?, 0, ?, ?) RETURNING *`,
         )
         .get(user.username, user.passwordHash, user.scopes, user.now, user.now) as UserRow;
-      return Promise.resolve(toUser(row));
+      return toUser(row);
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
-        return Promise.reject(new UserExistsError(user.username));
+        throw new UserExistsError(user.username);
       }
-      return Promise.reject(err as Error);
+      throw err;
     }
   }
 
   getUser(username: string): Promise<User | undefined> {
     const row = this.#db.prepare('SELECT * FROM users WHERE username = ?').get(username) as
-      | UserRow
-      | undefined;
+      UserRow | undefined;
     return Promise.resolve(row && toUser(row));
   }
 
@@ -193,7 +199,13 @@ export class SqliteStorage implements Storage {
         .prepare(
           'INSERT INTO sessions (id, username, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
         )
-        .get(session.id, session.username, session.scope, session.now, session.expiresAt) as SessionRow;
+        .get(
+          session.id,
+          session.username,
+          session.scope,
+          session.now,
+          session.expiresAt,
+        ) as SessionRow;
       db.prepare('INSERT INTO refresh_tokens (jti, session_id, issued_at) VALUES (?, ?, ?)').run(
         session.refreshJti,
         session.id,
@@ -206,8 +218,7 @@ export class SqliteStorage implements Storage {
 
   getSession(id: string): Promise<Session | undefined> {
     const row = this.#db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as
-      | SessionRow
-      | undefined;
+      SessionRow | undefined;
     return Promise.resolve(row && toSession(row));
   }
 
@@ -260,39 +271,47 @@ export class SqliteStorage implements Storage {
     expiresAt: number,
   ): Promise<RotationResult> {
     const db = this.#db;
-    const result = db.transaction((): RotationResult => {
-      const token = db
-        .prepare(
-          `SELECT t.replaced_by, s.id, s.username, s.expires_at, s.revoked_at
+    const result = db
+      .transaction((): RotationResult => {
+        const token = db
+          .prepare(
+            `SELECT t.replaced_by, s.id, s.username, s.expires_at, s.revoked_at
            FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.jti = ?`,
-        )
-        .get(jti) as
-        | { replaced_by: string | null; id: string; username: string; expires_at: number; revoked_at: number | null }
-        | undefined;
-      if (!token) return { outcome: 'unknown' };
-      if (token.replaced_by !== null) {
-        db.prepare(
-          `UPDATE sessions SET revoked_at = ?, revoked_reason = 'refresh_reuse' WHERE id = ? AND revoked_at IS NULL`,
-        ).run(now, token.id);
-        return { outcome: 'reused', sessionId: token.id, username: token.username };
-      }
-      if (token.revoked_at !== null) return { outcome: 'revoked' };
-      if (token.expires_at <= now) return { outcome: 'expired' };
-      db.prepare('UPDATE refresh_tokens SET replaced_by = ?, replaced_at = ? WHERE jti = ?').run(
-        nextJti,
-        now,
-        jti,
-      );
-      db.prepare('INSERT INTO refresh_tokens (jti, session_id, issued_at) VALUES (?, ?, ?)').run(
-        nextJti,
-        token.id,
-        now,
-      );
-      const session = db
-        .prepare('UPDATE sessions SET expires_at = ? WHERE id = ? RETURNING *')
-        .get(expiresAt, token.id) as SessionRow;
-      return { outcome: 'rotated', session: toSession(session) };
-    }).immediate();
+          )
+          .get(jti) as
+          | {
+              replaced_by: string | null;
+              id: string;
+              username: string;
+              expires_at: number;
+              revoked_at: number | null;
+            }
+          | undefined;
+        if (!token) return { outcome: 'unknown' };
+        if (token.replaced_by !== null) {
+          db.prepare(
+            `UPDATE sessions SET revoked_at = ?, revoked_reason = 'refresh_reuse' WHERE id = ? AND revoked_at IS NULL`,
+          ).run(now, token.id);
+          return { outcome: 'reused', sessionId: token.id, username: token.username };
+        }
+        if (token.revoked_at !== null) return { outcome: 'revoked' };
+        if (token.expires_at <= now) return { outcome: 'expired' };
+        db.prepare('UPDATE refresh_tokens SET replaced_by = ?, replaced_at = ? WHERE jti = ?').run(
+          nextJti,
+          now,
+          jti,
+        );
+        db.prepare('INSERT INTO refresh_tokens (jti, session_id, issued_at) VALUES (?, ?, ?)').run(
+          nextJti,
+          token.id,
+          now,
+        );
+        const session = db
+          .prepare('UPDATE sessions SET expires_at = ? WHERE id = ? RETURNING *')
+          .get(expiresAt, token.id) as SessionRow;
+        return { outcome: 'rotated', session: toSession(session) };
+      })
+      .immediate();
     return Promise.resolve(result);
   }
 

@@ -1,4 +1,10 @@
-import { createHash, createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  type KeyObject,
+} from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, linkSync, unlinkSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPair, exportJWK, calculateJwkThumbprint, type JWK } from 'jose';

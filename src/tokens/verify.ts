@@ -36,7 +36,10 @@ export async function verifyToken(
     ({ payload, protectedHeader: header } = await jwtVerify(
       token,
       (protectedHeader) => {
-        const key = protectedHeader.kid === undefined ? undefined : keys.verificationKeys.get(protectedHeader.kid);
+        const key =
+          protectedHeader.kid === undefined
+            ? undefined
+            : keys.verificationKeys.get(protectedHeader.kid);
         if (!key) throw new WsgateError('invalid_token');
         return key;
       },
@@ -50,7 +53,8 @@ export async function verifyToken(
     ));
   } catch (err) {
     if (err instanceof WsgateError) throw err;
-    if (err instanceof joseErrors.JWTExpired) throw new WsgateError('token_expired', undefined, { cause: err });
+    if (err instanceof joseErrors.JWTExpired)
+      throw new WsgateError('token_expired', undefined, { cause: err });
     throw new WsgateError('invalid_token', undefined, { cause: err });
   }
   // The signature is good from here on, so telling the caller the type was wrong leaks nothing.

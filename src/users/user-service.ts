@@ -34,7 +34,9 @@ export class UserService {
 
   async add(username: string, password: string, scopes: string = defaultScopes): Promise<User> {
     if (!isValidUsername(username)) {
-      throw new UserError('username must be 1–64 letters, digits or . _ @ - and start with a letter or digit');
+      throw new UserError(
+        'username must be 1–64 letters, digits or . _ @ - and start with a letter or digit',
+      );
     }
     checkPassword(password);
     const user = await this.storage.createUser({
@@ -50,7 +52,11 @@ export class UserService {
   /** Sets a new password and revokes every session of the user (4410 on their sockets). */
   async setPassword(username: string, password: string): Promise<string[]> {
     checkPassword(password);
-    const changed = await this.storage.setPassword(username, await hashPassword(password), this.clock());
+    const changed = await this.storage.setPassword(
+      username,
+      await hashPassword(password),
+      this.clock(),
+    );
     if (!changed) throw new UserError(`no user "${username}"`);
     await this.sessions.audit({ event: 'user.password_change', username });
     return this.sessions.revokeUser(username, 'password_change');
@@ -58,7 +64,8 @@ export class UserService {
 
   /** Disables a user and revokes every session; enabling again does not restore them. */
   async setDisabled(username: string, disabled: boolean): Promise<string[]> {
-    if (!(await this.storage.setDisabled(username, disabled))) throw new UserError(`no user "${username}"`);
+    if (!(await this.storage.setDisabled(username, disabled)))
+      throw new UserError(`no user "${username}"`);
     await this.sessions.audit({ event: disabled ? 'user.disable' : 'user.enable', username });
     return disabled ? this.sessions.revokeUser(username, 'user_disabled') : [];
   }

@@ -26,7 +26,10 @@ const detailBody = {
 const bearerSecurity = [{ bearer: [] }];
 
 /** Verifies the request's bearer access token, refusing revoked sessions. */
-export async function requireAccessToken(runtime: Runtime, request: FastifyRequest): Promise<TokenClaims> {
+export async function requireAccessToken(
+  runtime: Runtime,
+  request: FastifyRequest,
+): Promise<TokenClaims> {
   const token = parseBearer(request.headers.authorization);
   if (token === undefined) throw new WsgateError('credential_missing');
   return runtime.sessions.verify(token, 'access');
@@ -94,12 +97,18 @@ export function authRoutes(app: FastifyInstance, runtime: Runtime): void {
         },
         response: { 200: pairResponse, 400: errorBodySchema, 401: errorBodySchema },
       },
+      // A refresh token in the header needs no body at all.
+      preValidation: (request, _reply, done) => {
+        request.body ??= {};
+        done();
+      },
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
       const fromHeader = parseBearer(request.headers.authorization);
       const fromBody = request.body?.refresh_token;
-      if (fromHeader !== undefined && fromBody !== undefined) throw new WsgateError('ambiguous_credential');
+      if (fromHeader !== undefined && fromBody !== undefined)
+        throw new WsgateError('ambiguous_credential');
       const token = fromHeader ?? fromBody;
       if (token === undefined) throw new WsgateError('credential_missing');
       const pair = await runtime.sessions.refresh(token, { ip: request.ip });
@@ -117,7 +126,8 @@ export function authRoutes(app: FastifyInstance, runtime: Runtime): void {
     {
       schema: {
         summary: 'End the session of a bearer access token',
-        description: "Revokes the session and its refresh family; the session's sockets close with 4410.",
+        description:
+          "Revokes the session and its refresh family; the session's sockets close with 4410.",
         tags: ['tokens'],
         security: bearerSecurity,
         response: { 204: { type: 'null' }, 401: errorBodySchema },

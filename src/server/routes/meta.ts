@@ -40,11 +40,9 @@ export function metaRoutes(app: FastifyInstance, runtime: Runtime): void {
     },
   );
 
-  app.get(
-    '/healthz',
-    { schema: { summary: 'Liveness', tags: ['operations'] } },
-    async () => ({ status: 'ok' }),
-  );
+  app.get('/healthz', { schema: { summary: 'Liveness', tags: ['operations'] } }, async () => ({
+    status: 'ok',
+  }));
 
   app.get(
     '/readyz',

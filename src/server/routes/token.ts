@@ -5,11 +5,7 @@ import type { Runtime } from '../../runtime.js';
 
 /** RFC 6749 §5.2 error codes. */
 type OAuthError =
-  | 'invalid_request'
-  | 'invalid_grant'
-  | 'unsupported_grant_type'
-  | 'invalid_scope'
-  | 'rate_limited';
+  'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope' | 'rate_limited';
 
 const field = { type: 'string', maxLength: 8192 } as const;
 
@@ -39,7 +35,12 @@ interface TokenBody {
   refresh_token?: string;
 }
 
-function oauthError(reply: FastifyReply, status: number, error: OAuthError, description: string): FastifyReply {
+function oauthError(
+  reply: FastifyReply,
+  status: number,
+  error: OAuthError,
+  description: string,
+): FastifyReply {
   return reply.code(status).send({ error, error_description: description });
 }
 
@@ -85,7 +86,12 @@ export function tokenRoutes(app: FastifyInstance, runtime: Runtime): void {
     },
     async (request, reply) => {
       if (request.validationError) {
-        return oauthError(reply, 400, 'invalid_request', 'Each parameter must appear once, as text');
+        return oauthError(
+          reply,
+          400,
+          'invalid_request',
+          'Each parameter must appear once, as text',
+        );
       }
       const body = request.body;
       const grant = body.grant_type ?? 'password';
@@ -107,17 +113,32 @@ export function tokenRoutes(app: FastifyInstance, runtime: Runtime): void {
             return oauthError(reply, 400, 'invalid_request', 'refresh_token is required');
           }
           if (body.scope !== undefined) {
-            return oauthError(reply, 400, 'invalid_scope', 'A refresh keeps the scopes of the session');
+            return oauthError(
+              reply,
+              400,
+              'invalid_scope',
+              'A refresh keeps the scopes of the session',
+            );
           }
           const pair = await runtime.sessions.refresh(body.refresh_token, { ip: request.ip });
           return tokenResponseBody(pair);
         }
-        return oauthError(reply, 400, 'unsupported_grant_type', 'Supported: password, refresh_token');
+        return oauthError(
+          reply,
+          400,
+          'unsupported_grant_type',
+          'Supported: password, refresh_token',
+        );
       } catch (err) {
         if (err instanceof LoginError) {
           if (err.reason === 'rate_limited') {
             reply.header('retry-after', String(err.retryAfter));
-            return oauthError(reply, 429, 'rate_limited', 'Too many failed logins; try again later');
+            return oauthError(
+              reply,
+              429,
+              'rate_limited',
+              'Too many failed logins; try again later',
+            );
           }
           if (err.reason === 'invalid_scope') {
             return oauthError(reply, 400, 'invalid_scope', 'Requested scope is not allowed');
@@ -125,7 +146,12 @@ export function tokenRoutes(app: FastifyInstance, runtime: Runtime): void {
           return oauthError(reply, 400, 'invalid_grant', 'Bad username or password');
         }
         if (isWsgateError(err)) {
-          return oauthError(reply, 400, 'invalid_grant', 'Refresh token is invalid, expired or revoked');
+          return oauthError(
+            reply,
+            400,
+            'invalid_grant',
+            'Refresh token is invalid, expired or revoked',
+          );
         }
         throw err;
       }

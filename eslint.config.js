@@ -1,0 +1,106 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+/** Dependencies point one way: server → chat/sessions/handshake → credentials/tokens → storage/pubsub. */
+const lowerLayers = ['src/tokens/**', 'src/credentials/**', 'src/storage/**', 'src/pubsub/**'];
+
+export default tseslint.config(
+  {
+    ignores: [
+      'dist/**',
+      'dist-check/**',
+      'node_modules/**',
+      'data/**',
+      'coverage/**',
+      'test-results/**',
+      'web/dist/**',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    // Only src/server may import the HTTP framework.
+    files: ['src/**/*.ts'],
+    ignores: ['src/server/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['fastify', '@fastify/*'], message: 'Only src/server imports Fastify.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: lowerLayers,
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['fastify', '@fastify/*'], message: 'Only src/server imports Fastify.' },
+            {
+              group: [
+                '**/server/*',
+                '**/chat/*',
+                '**/handshake/*',
+                '**/sessions/*',
+                '**/cli/*',
+                '**/rooms/*',
+              ],
+              message: 'Lower layers must not import the layers above them.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/client/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', '**/server/*', '**/storage/*', '**/sessions/*'],
+              message: 'The client is browser-safe and never imports server code.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { projectService: false, project: null },
+      globals: { process: 'readonly', console: 'readonly', URL: 'readonly' },
+    },
+  },
+  {
+    files: ['**/*.test.ts', 'test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      // node:assert/strict is declared with `export =`, which the type-aware rules cannot follow.
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+    },
+  },
+);
