@@ -20,7 +20,10 @@ export interface Config {
   readonly demo: boolean;
   /** Accept `?token=<jwt>` on WebSocket handshakes (fastapi-jwt-auth compatibility). */
   readonly allowQueryTokens: boolean;
+  /** The `iss` of every token; by default the listening URL, e.g. `http://127.0.0.1:8000`. */
   readonly issuer: string;
+  /** True when `issuer` was derived from host and port (a server on port 0 fixes it at listen). */
+  readonly issuerDerived: boolean;
   readonly audience: string;
   /** When set, tokens are signed with HS256 and this secret instead of the Ed25519 key pair. */
   readonly hs256Secret: string | undefined;
@@ -158,8 +161,12 @@ function parseInteger(option: string, value: string, min: number, max: number): 
 function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return host === '::1' || host === '[::1]';
-  return host === '[::1]';
+  return host === '::1';
+}
+
+/** `http://host:port`, with an IPv6 host in brackets. */
+export function listeningUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 function normaliseOrigin(value: string): string {
@@ -186,7 +193,8 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
   }
 
   const port = raw.port === undefined ? defaults.port : parseInteger('port', raw.port, 0, 65535);
-  const host = raw.host ?? defaults.host;
+  // `[::1]` is how a URL writes an IPv6 address; listen() wants it bare.
+  const host = (raw.host ?? defaults.host).replace(/^\[(.+)\]$/, '$1');
   const demo = raw.demo ?? false;
   if (demo && !isLoopback(host)) {
     throw new ConfigError(
@@ -237,7 +245,8 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
     logLevel: logLevel as LogLevel,
     demo,
     allowQueryTokens: raw['allow-query-tokens'] ?? demo,
-    issuer: raw.issuer ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    issuer: raw.issuer ?? listeningUrl(host, port),
+    issuerDerived: raw.issuer === undefined,
     audience: raw.audience ?? defaults.audience,
     hs256Secret: secret,
     loginAttemptsPerMinute:

@@ -13,6 +13,7 @@ import {
 import { MemoryLoginLimiter, type LoginLimiter } from './sessions/login-limiter.js';
 import { SessionService } from './sessions/session-service.js';
 import { UserService, demoUsers } from './users/user-service.js';
+import { MemoryTicketStore, type TicketStore } from './credentials/tickets.js';
 
 /** Everything a node runs on, wired once: the server and the CLI both start from here. */
 export interface Runtime {
@@ -23,6 +24,7 @@ export interface Runtime {
   readonly keys: KeySet;
   readonly sessions: SessionService;
   readonly users: UserService;
+  readonly tickets: TicketStore;
   close(): Promise<void>;
 }
 
@@ -31,6 +33,7 @@ export interface RuntimeOptions {
   readonly log?: Logger;
   readonly storage?: Storage;
   readonly limiter?: LoginLimiter;
+  readonly tickets?: TicketStore;
 }
 
 export async function createRuntime(
@@ -70,6 +73,7 @@ export async function createRuntime(
       keys,
       sessions,
       users,
+      tickets: options.tickets ?? new MemoryTicketStore(),
       close: () => storage.close(),
     };
   } catch (err) {

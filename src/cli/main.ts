@@ -73,6 +73,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   }
 
   if (command === 'serve') return serve(config, io);
+  if (command !== 'user' && command !== 'token' && command !== 'sessions') {
+    io.err(`wsgate: unknown command "${command}"\n\n${usage}`);
+    return 2;
+  }
 
   const quiet = values['log-level'] === undefined && io.env.WSGATE_LOG_LEVEL === undefined;
   const runtime = await createRuntime(config, {
@@ -86,9 +90,6 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         return await tokenCommand(runtime, io, sub, rest, values.json === true);
       case 'sessions':
         return await sessionsCommand(runtime, io, sub, rest, values.user, values.all === true);
-      default:
-        io.err(`wsgate: unknown command "${command}"\n\n${usage}`);
-        return 2;
     }
   } catch (err) {
     if (err instanceof UserError || err instanceof UserExistsError) {

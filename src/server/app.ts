@@ -9,6 +9,11 @@ import { tokenRoutes } from './routes/token.js';
 import { authRoutes } from './routes/auth.js';
 import { metaRoutes } from './routes/meta.js';
 import { docsRoutes, websocketDescription } from './routes/docs.js';
+import { ticketRoutes } from './routes/tickets.js';
+import { compatRoutes } from './routes/compat.js';
+import { createGate, type Gate, type GateLimits } from '../handshake/gate.js';
+import { registerSeedEndpoints } from '../endpoints/seed.js';
+import { wsgateFastify } from './gate-plugin.js';
 
 const packageVersion = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -31,8 +36,33 @@ function parseForm(body: string): Record<string, string | string[]> {
   return out;
 }
 
+export interface AppOptions {
+  /** Overrides of the gate's limits (tests and benchmarks raise or lower them). */
+  readonly gateLimits?: Partial<GateLimits>;
+}
+
+/** Builds the WebSocket gate of a runtime, with the seed endpoints on it. */
+export function buildGate(runtime: Runtime, options: AppOptions = {}): Gate {
+  const { sessions, config } = runtime;
+  const gate = createGate({
+    verify: (token, type) => sessions.verify(token, type),
+    isRevoked: (sessionId) => sessions.revocations.has(sessionId),
+    tickets: runtime.tickets,
+    clock: runtime.clock,
+    origins: config.origins,
+    allowQueryTokens: config.allowQueryTokens,
+    log: runtime.log,
+    ...(options.gateLimits === undefined ? {} : { limits: options.gateLimits }),
+  });
+  registerSeedEndpoints(gate);
+  return gate;
+}
+
 /** Builds the HTTP server for a runtime. This module and its routes are the only Fastify users. */
-export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
+export async function buildApp(
+  runtime: Runtime,
+  options: AppOptions = {},
+): Promise<{ app: FastifyInstance; gate: Gate }> {
   const app = Fastify({
     // Typed as Fastify's logger so that the instance type matches the one routes are written for.
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
@@ -87,7 +117,12 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
   authRoutes(app, runtime);
   metaRoutes(app, runtime);
   docsRoutes(app);
+  ticketRoutes(app, runtime);
+  compatRoutes(app, runtime);
+
+  const gate = buildGate(runtime, options);
+  await app.register(wsgateFastify, { gate });
 
   await app.ready();
-  return app;
+  return { app, gate };
 }

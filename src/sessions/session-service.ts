@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { WsgateError } from '../errors.js';
 import type { Clock } from '../clock.js';
 import type { KeySet } from '../tokens/keys.js';
@@ -43,8 +43,8 @@ export interface LoginRequest {
   readonly ip: string;
   /** Requested scopes; all the user's scopes when absent. */
   readonly scope?: string | undefined;
-  /** Adds a `csrf` claim to the access token, for cookie sessions. */
-  readonly csrf?: string | undefined;
+  /** Tokens for cookies: each gets a `csrf` claim for the double-submit check. */
+  readonly cookies?: boolean | undefined;
 }
 
 export type LoginFailure = 'invalid_grant' | 'invalid_scope' | 'rate_limited';
@@ -71,11 +71,20 @@ function scopeSet(scope: string): Set<string> {
  */
 export class SessionService {
   readonly revocations: RevocationList;
-  readonly #o: SessionServiceOptions;
+  #o: SessionServiceOptions;
 
   constructor(options: SessionServiceOptions) {
     this.#o = options;
     this.revocations = options.revocations ?? new RevocationList();
+  }
+
+  get issuer(): string {
+    return this.#o.issuer;
+  }
+
+  /** Fixes the issuer once the listening address is known (a server started on port 0). */
+  setIssuer(issuer: string): void {
+    this.#o = { ...this.#o, issuer };
   }
 
   /** Loads the ids of revoked, unexpired sessions into memory. */
@@ -122,7 +131,7 @@ export class SessionService {
     }
     const scope = this.#grantScope(user, request.scope);
     await limiter.reset(limitKey);
-    const pair = await this.#openSession(user, scope, request.csrf);
+    const pair = await this.#openSession(user, scope, request.cookies === true);
     await this.audit({
       event: 'login.success',
       username: user.username,
@@ -144,11 +153,16 @@ export class SessionService {
   /** Opens a session for a user without a password, e.g. `wsgate token issue` or demo cookies. */
   async openSession(
     username: string,
-    options: { csrf?: string; fresh?: boolean } = {},
+    options: { cookies?: boolean; fresh?: boolean } = {},
   ): Promise<TokenPair> {
     const user = await this.#o.storage.getUser(username);
     if (!user || user.disabled) throw new WsgateError('invalid_token', 'Unknown or disabled user');
-    const pair = await this.#openSession(user, user.scopes, options.csrf, options.fresh ?? true);
+    const pair = await this.#openSession(
+      user,
+      user.scopes,
+      options.cookies === true,
+      options.fresh ?? true,
+    );
     await this.audit({ event: 'token.issue', username, sessionId: pair.access.sid });
     return pair;
   }
@@ -156,12 +170,20 @@ export class SessionService {
   async #openSession(
     user: User,
     scope: string,
-    csrf: string | undefined,
+    cookies: boolean,
     fresh = true,
   ): Promise<TokenPair> {
     const now = this.#o.clock();
     const sessionId = randomUUID();
-    const refresh = await this.#issue('refresh', user.username, sessionId, scope, now, false);
+    const refresh = await this.#issue(
+      'refresh',
+      user.username,
+      sessionId,
+      scope,
+      now,
+      false,
+      cookies,
+    );
     await this.#o.storage.createSession({
       id: sessionId,
       username: user.username,
@@ -170,7 +192,15 @@ export class SessionService {
       expiresAt: refresh.claims.exp * 1000,
       refreshJti: refresh.claims.jti,
     });
-    const access = await this.#issue('access', user.username, sessionId, scope, now, fresh, csrf);
+    const access = await this.#issue(
+      'access',
+      user.username,
+      sessionId,
+      scope,
+      now,
+      fresh,
+      cookies,
+    );
     return this.#pair(access, refresh);
   }
 
@@ -181,9 +211,11 @@ export class SessionService {
     scope: string,
     now: number,
     fresh: boolean,
-    csrf?: string,
+    cookies: boolean,
   ) {
     const o = this.#o;
+    // Tokens kept in cookies carry a random value that page script must echo (double submit).
+    const csrf = cookies ? randomBytes(24).toString('base64url') : undefined;
     return issueToken(o.keys, {
       type,
       subject,
@@ -230,7 +262,7 @@ export class SessionService {
    */
   async refresh(
     refreshToken: string,
-    options: { ip?: string; csrf?: string } = {},
+    options: { ip?: string; cookies?: boolean } = {},
   ): Promise<TokenPair> {
     const o = this.#o;
     let claims: TokenClaims;
@@ -250,7 +282,16 @@ export class SessionService {
       await this.revoke(claims.sid, 'user_disabled');
       throw new WsgateError('session_revoked');
     }
-    const next = await this.#issue('refresh', claims.sub, claims.sid, claims.scope, now, false);
+    const cookies = options.cookies === true;
+    const next = await this.#issue(
+      'refresh',
+      claims.sub,
+      claims.sid,
+      claims.scope,
+      now,
+      false,
+      cookies,
+    );
     const result = await o.storage.rotateRefreshToken(
       claims.jti,
       next.claims.jti,
@@ -269,7 +310,7 @@ export class SessionService {
           scope,
           now,
           false,
-          options.csrf,
+          cookies,
         );
         await this.audit({
           event: 'token.refresh',

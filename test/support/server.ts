@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { loadConfig, type Config, type RawOptions } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
+import type { GateLimits } from '../../src/handshake/gate.js';
 
 /** A clock the test moves by hand, so expiry is tested without sleeping. */
 export interface ManualClock {
@@ -54,7 +55,7 @@ export const testIssuer = 'http://wsgate.test';
  */
 export async function startTestServer(
   options: RawOptions = {},
-  extra: { clock?: ManualClock; dataDir?: string } = {},
+  extra: { clock?: ManualClock; dataDir?: string; gateLimits?: Partial<GateLimits> } = {},
 ): Promise<TestServer> {
   const dataDir = extra.dataDir ?? mkdtempSync(join(tmpdir(), 'wsgate-test-'));
   const config = loadConfig({
@@ -68,7 +69,11 @@ export async function startTestServer(
   });
   const clock = extra.clock ?? manualClock(Date.now());
   const logs = new LogCapture();
-  const server = await startServer(config, { clock, log: createLogger(config.logLevel, logs) });
+  const server = await startServer(config, {
+    clock,
+    log: createLogger(config.logLevel, logs),
+    ...(extra.gateLimits === undefined ? {} : { gateLimits: extra.gateLimits }),
+  });
   return {
     ...server,
     clock,

@@ -3,8 +3,7 @@ import type { Runtime } from '../../runtime.js';
 
 /** Public keys, RFC 8414 metadata, liveness and readiness. */
 export function metaRoutes(app: FastifyInstance, runtime: Runtime): void {
-  const { config, keys, storage } = runtime;
-  const base = config.issuer.replace(/\/+$/, '');
+  const { keys, storage } = runtime;
 
   app.get(
     '/.well-known/jwks.json',
@@ -26,8 +25,10 @@ export function metaRoutes(app: FastifyInstance, runtime: Runtime): void {
     { schema: { summary: 'Authorization server metadata (RFC 8414)', tags: ['discovery'] } },
     async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300');
+      const issuer = runtime.sessions.issuer;
+      const base = issuer.replace(/\/+$/, '');
       return {
-        issuer: config.issuer,
+        issuer,
         token_endpoint: `${base}/token`,
         jwks_uri: `${base}/.well-known/jwks.json`,
         grant_types_supported: ['password', 'refresh_token'],

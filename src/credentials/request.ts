@@ -1,0 +1,89 @@
+import type { IncomingMessage } from 'node:http';
+import { WsgateError } from '../errors.js';
+
+/** The subprotocol every wsgate-aware client offers; the server selects it. */
+export const v1Protocol = 'wsgate.v1';
+/** Prefix of the subprotocol that carries a bearer JWT, for browsers that cannot set headers. */
+export const bearerProtocolPrefix = 'wsgate.bearer.';
+
+/** Longest request target accepted on a handshake (the query may carry a ticket or token). */
+export const maxUrlLength = 4096;
+
+/** What the gate reads from an upgrade request, parsed once. */
+export interface HandshakeRequest {
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** Subprotocols the client offered, in order. */
+  readonly protocols: readonly string[];
+  /** The client offered `wsgate.v1`: failures are reported as close codes after the upgrade. */
+  readonly offeredV1: boolean;
+  readonly origin: string | undefined;
+  readonly host: string | undefined;
+  readonly ip: string;
+  readonly authorization: string | string[] | undefined;
+  /** Cookies, parsed lazily: most handshakes carry none that matter. */
+  cookie(name: string): string | undefined;
+}
+
+const tchar = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function parseProtocols(header: string | undefined): string[] {
+  if (header === undefined || header.trim() === '') return [];
+  const list = header.split(',').map((p) => p.trim());
+  for (const p of list) {
+    if (!tchar.test(p))
+      throw new WsgateError('invalid_request', 'Malformed Sec-WebSocket-Protocol');
+  }
+  if (new Set(list).size !== list.length) {
+    throw new WsgateError('invalid_request', 'Repeated subprotocol');
+  }
+  return list;
+}
+
+/** Parses a `Cookie` header; the first occurrence of a name wins. */
+export function parseCookies(header: string | undefined): Map<string, string> {
+  const cookies = new Map<string, string>();
+  if (!header) return cookies;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) continue;
+    const name = part.slice(0, eq).trim();
+    let value = part.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    // The first occurrence wins, as in browsers' most-specific-path-first order.
+    if (!cookies.has(name)) {
+      try {
+        cookies.set(name, decodeURIComponent(value));
+      } catch {
+        cookies.set(name, value);
+      }
+    }
+  }
+  return cookies;
+}
+
+/** Reads an upgrade request. Throws `invalid_request` for a malformed target or subprotocol list. */
+export function parseHandshake(req: IncomingMessage): HandshakeRequest {
+  const target = req.url ?? '/';
+  if (target.length > maxUrlLength)
+    throw new WsgateError('invalid_request', 'Request target too long');
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  const query = new URLSearchParams(q === -1 ? '' : target.slice(q + 1));
+  const protocols = parseProtocols(req.headers['sec-websocket-protocol']);
+  let cookies: Map<string, string> | undefined;
+  return {
+    path,
+    query,
+    protocols,
+    offeredV1: protocols.includes(v1Protocol),
+    origin: req.headers.origin,
+    host: req.headers.host,
+    ip: req.socket.remoteAddress ?? '',
+    authorization: req.headers.authorization,
+    cookie(name) {
+      cookies ??= parseCookies(req.headers.cookie);
+      return cookies.get(name);
+    },
+  };
+}

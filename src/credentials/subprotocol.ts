@@ -1,0 +1,22 @@
+import { WsgateError } from '../errors.js';
+import { bearerProtocolPrefix } from './request.js';
+import type { Transport } from './credential.js';
+
+/**
+ * `Sec-WebSocket-Protocol: wsgate.v1, wsgate.bearer.<jwt>`: browsers cannot set headers, but can
+ * offer subprotocols. The server selects `wsgate.v1`, so the token is never echoed back.
+ */
+export const subprotocol: Transport = {
+  name: 'subprotocol',
+  extract(request) {
+    const carriers = request.protocols.filter((p) => p.startsWith(bearerProtocolPrefix));
+    if (carriers.length === 0) return undefined;
+    if (carriers.length > 1) throw new WsgateError('ambiguous_credential');
+    if (!request.offeredV1) {
+      throw new WsgateError('invalid_request', 'wsgate.bearer.* must be offered with wsgate.v1');
+    }
+    const token = (carriers[0] as string).slice(bearerProtocolPrefix.length);
+    if (token === '') throw new WsgateError('invalid_request', 'Empty bearer subprotocol');
+    return { transport: 'subprotocol', value: token };
+  },
+};

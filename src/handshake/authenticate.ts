@@ -1,0 +1,82 @@
+import { timingSafeEqual } from 'node:crypto';
+import { WsgateError } from '../errors.js';
+import type { Credential, TransportName } from '../credentials/credential.js';
+import type { TicketStore } from '../credentials/tickets.js';
+import { scopesOf, type TokenClaims, type TokenType } from '../tokens/claims.js';
+
+/** What an endpoint demands of a credential, after fastapi-jwt-auth's four modes, plus scopes. */
+export interface Policy {
+  /** `required` (access token), `optional`, `fresh` (fresh access token) or `refresh`. */
+  readonly requirement: 'required' | 'optional' | 'fresh' | 'refresh';
+  /** Scopes the token must carry to open the socket at all. */
+  readonly scopes?: readonly string[];
+}
+
+/** A verified identity, or a guest on an optional endpoint. */
+export interface Principal {
+  /** Null for a guest. */
+  readonly username: string | null;
+  readonly claims: TokenClaims | null;
+  readonly transport: TransportName | null;
+  readonly scopes: ReadonlySet<string>;
+}
+
+export const guest: Principal = Object.freeze({
+  username: null,
+  claims: null,
+  transport: null,
+  scopes: new Set<string>(),
+});
+
+/** Verifies a JWT of a type, refusing revoked sessions; the session service provides it. */
+export type VerifyJwt = (token: string, type: TokenType) => Promise<TokenClaims>;
+
+function sameString(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Turns a credential into a principal under an endpoint's policy. Every failure is a
+ * {@link WsgateError} whose status and close code the gate reports.
+ */
+export async function authenticate(
+  credential: Credential,
+  policy: Policy,
+  deps: {
+    verify: VerifyJwt;
+    isRevoked: (sessionId: string) => boolean;
+    tickets: TicketStore;
+    now: number;
+  },
+): Promise<Principal> {
+  const wanted: TokenType = policy.requirement === 'refresh' ? 'refresh' : 'access';
+  let claims: TokenClaims;
+  if (credential.transport === 'ticket') {
+    if (wanted !== 'access') throw new WsgateError('wrong_token_type');
+    const bound = await deps.tickets.consume(credential.value, deps.now);
+    if (!bound) throw new WsgateError('invalid_token', 'Unknown, used or expired ticket');
+    // Re-check what may have changed since the ticket was minted from a verified access token.
+    if (bound.exp * 1000 <= deps.now) throw new WsgateError('token_expired');
+    if (deps.isRevoked(bound.sid)) throw new WsgateError('session_revoked');
+    claims = bound;
+  } else {
+    claims = await deps.verify(credential.value, wanted);
+  }
+  if (credential.transport === 'cookie') {
+    if (
+      claims.csrf === undefined ||
+      credential.csrf === undefined ||
+      !sameString(claims.csrf, credential.csrf)
+    ) {
+      throw new WsgateError('csrf_failed');
+    }
+  }
+  if (policy.requirement === 'fresh' && !claims.fresh) throw new WsgateError('not_fresh');
+  const scopes = scopesOf(claims);
+  for (const scope of policy.scopes ?? []) {
+    if (!scopes.has(scope)) throw new WsgateError('insufficient_scope');
+  }
+  return { username: claims.sub, claims, transport: credential.transport, scopes };
+}

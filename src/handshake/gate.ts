@@ -1,0 +1,492 @@
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import type { Logger } from 'pino';
+import { WsgateError, isWsgateError } from '../errors.js';
+import type { Clock } from '../clock.js';
+import { bearerChallenge } from '../credentials/authorization-header.js';
+import type { Credential, TransportName } from '../credentials/credential.js';
+import { handshakeTransports } from '../credentials/transports.js';
+import { parseHandshake, v1Protocol, type HandshakeRequest } from '../credentials/request.js';
+import type { TicketStore } from '../credentials/tickets.js';
+import { isAuthFrame, parseAuthFrame } from '../credentials/first-message.js';
+import {
+  authenticate,
+  guest,
+  type Policy,
+  type Principal,
+  type VerifyJwt,
+} from './authenticate.js';
+import { isOriginAllowed } from './origin.js';
+import { TokenBuckets } from './token-bucket.js';
+
+/** Called with each socket the gate lets through, already authenticated. */
+export type ConnectionHandler = (
+  socket: WebSocket,
+  principal: Principal,
+  request: HandshakeRequest,
+) => void;
+
+export interface GateOptions {
+  /** Verifies a JWT and refuses revoked sessions, with no database round trip. */
+  readonly verify: VerifyJwt;
+  readonly isRevoked: (sessionId: string) => boolean;
+  readonly tickets: TicketStore;
+  readonly clock: Clock;
+  /** Browser origins allowed besides the request's own host. */
+  readonly origins?: readonly string[];
+  /** Accept `?token=<jwt>` (fastapi-jwt-auth compatibility). Off unless asked for. */
+  readonly allowQueryTokens?: boolean;
+  readonly log?: Logger;
+  readonly limits?: Partial<GateLimits>;
+  /** Told of every refused handshake, e.g. for audit and metrics. Never sees a secret. */
+  readonly onReject?: (event: RejectEvent) => void;
+}
+
+export interface GateLimits {
+  /** Largest message in bytes; larger closes with 1009. */
+  readonly maxPayload: number;
+  /** Handshakes per second per client address, and the burst allowed above that. */
+  readonly handshakeRate: number;
+  readonly handshakeBurst: number;
+  /** How long a `wsgate.v1` client may take to send `{"type":"auth"}` when it brought no credential. */
+  readonly authTimeoutMs: number;
+  /** Ping interval; a peer that has not answered the previous ping by the next one is dropped. */
+  readonly heartbeatMs: number;
+}
+
+export const defaultGateLimits: GateLimits = {
+  maxPayload: 64 * 1024,
+  handshakeRate: 50,
+  handshakeBurst: 200,
+  authTimeoutMs: 5000,
+  heartbeatMs: 30_000,
+};
+
+export interface RejectEvent {
+  readonly code: string;
+  readonly status: number;
+  readonly closeCode: number;
+  readonly path: string;
+  readonly ip: string;
+  readonly transport: TransportName | null;
+  /** True when reported as a close frame after the upgrade (`wsgate.v1` clients). */
+  readonly afterUpgrade: boolean;
+}
+
+interface Endpoint {
+  readonly policy: Policy;
+  readonly handler: ConnectionHandler;
+}
+
+interface Tracked {
+  alive: boolean;
+}
+
+const keyPattern = /^[+/0-9A-Za-z]{22}==$/;
+
+/**
+ * The WebSocket gate: decides during the HTTP upgrade, before any socket exists, who may open
+ * which endpoint. Framework-neutral: give its `handleUpgrade` to any `http.Server`'s `upgrade`.
+ */
+export class Gate {
+  readonly #o: GateOptions;
+  readonly #limits: GateLimits;
+  readonly #endpoints = new Map<string, Endpoint>();
+  readonly #wss: WebSocketServer;
+  readonly #buckets: TokenBuckets;
+  readonly #sockets = new Map<WebSocket, Tracked>();
+  readonly #heartbeat: NodeJS.Timeout;
+  #draining = false;
+
+  constructor(options: GateOptions) {
+    this.#o = options;
+    this.#limits = { ...defaultGateLimits, ...options.limits };
+    this.#buckets = new TokenBuckets({
+      rate: this.#limits.handshakeRate,
+      burst: this.#limits.handshakeBurst,
+    });
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: this.#limits.maxPayload,
+      handleProtocols: (protocols) => (protocols.has(v1Protocol) ? v1Protocol : false),
+    });
+    this.#heartbeat = setInterval(() => this.#beat(), this.#limits.heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  /** Serves `path` to sockets whose credential satisfies `policy`. */
+  route(path: string, policy: Policy, handler: ConnectionHandler): this {
+    this.#endpoints.set(path, { policy, handler });
+    return this;
+  }
+
+  /** Number of open sockets. */
+  get size(): number {
+    return this.#sockets.size;
+  }
+
+  /** The `upgrade` listener for an `http.Server`. Never throws; every failure is answered. */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    this.#handle(req, socket, head).catch((err: unknown) => {
+      this.#o.log?.error({ err }, 'handshake failed');
+      writeHttpError(socket, new WsgateError('internal_error'));
+    });
+  };
+
+  async #handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const malformed = checkUpgrade(req);
+    if (malformed) return void socket.end(malformed);
+
+    let request: HandshakeRequest;
+    try {
+      request = parseHandshake(req);
+    } catch (err) {
+      return this.#reject(req, socket, head, undefined, null, err);
+    }
+    const endpoint = this.#endpoints.get(request.path);
+    if (!endpoint) {
+      return void socket.end(
+        httpResponse(404, { error: 'not_found', error_description: 'No WebSocket endpoint here' }),
+      );
+    }
+    let transport: TransportName | null = null;
+    try {
+      if (this.#draining) throw new WsgateError('draining');
+      const retryAfter = this.#buckets.take(request.ip, this.#o.clock());
+      if (retryAfter > 0) throw new WsgateError('rate_limited', undefined, { retryAfter });
+      if (!isOriginAllowed(request.origin, request.host, this.#o.origins ?? [])) {
+        throw new WsgateError('origin_not_allowed');
+      }
+      const credential = this.#extract(request, endpoint.policy);
+      transport = credential?.transport ?? null;
+      if (credential?.transport === 'cookie' && request.origin === undefined) {
+        // A cookie is only safe with an Origin to check (cross-site WebSocket hijacking).
+        throw new WsgateError('origin_not_allowed', 'Cookie credentials need an Origin header');
+      }
+      let principal: Principal | undefined;
+      if (credential) principal = await this.#authenticate(credential, endpoint.policy);
+      else if (!request.offeredV1) {
+        if (endpoint.policy.requirement !== 'optional') throw new WsgateError('credential_missing');
+        principal = guest;
+      }
+      this.#upgrade(req, socket, head, (ws) => {
+        if (principal) this.#accept(ws, principal, endpoint, request);
+        else this.#awaitFirstMessage(ws, endpoint, request);
+      });
+    } catch (err) {
+      this.#reject(req, socket, head, request, transport, err);
+    }
+  }
+
+  #extract(request: HandshakeRequest, policy: Policy): Credential | undefined {
+    const options = {
+      refresh: policy.requirement === 'refresh',
+      allowQueryTokens: this.#o.allowQueryTokens ?? false,
+    };
+    let found: Credential | undefined;
+    for (const transport of handshakeTransports) {
+      const credential = transport.extract(request, options);
+      if (!credential) continue;
+      if (found) throw new WsgateError('ambiguous_credential');
+      found = credential;
+    }
+    return found;
+  }
+
+  #authenticate(credential: Credential, policy: Policy): Promise<Principal> {
+    return authenticate(credential, policy, {
+      verify: this.#o.verify,
+      isRevoked: this.#o.isRevoked,
+      tickets: this.#o.tickets,
+      now: this.#o.clock(),
+    });
+  }
+
+  #upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    then: (ws: WebSocket) => void,
+  ): void {
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', (err) => this.#o.log?.debug({ err }, 'socket error'));
+      then(ws);
+    });
+  }
+
+  #accept(
+    ws: WebSocket,
+    principal: Principal,
+    endpoint: Endpoint,
+    request: HandshakeRequest,
+  ): void {
+    if (this.#draining) return void ws.close(1001, 'Server is shutting down');
+    const tracked: Tracked = { alive: true };
+    this.#sockets.set(ws, tracked);
+    ws.on('pong', () => {
+      tracked.alive = true;
+    });
+    ws.on('close', () => this.#sockets.delete(ws));
+    try {
+      endpoint.handler(ws, principal, request);
+    } catch (err) {
+      this.#o.log?.error({ err, path: request.path }, 'endpoint handler failed');
+      ws.close(1011, 'Internal error');
+    }
+  }
+
+  /**
+   * A `wsgate.v1` client without a handshake credential has a few seconds to send one. On an
+   * optional endpoint, silence or any other first message makes it a guest instead.
+   */
+  #awaitFirstMessage(ws: WebSocket, endpoint: Endpoint, request: HandshakeRequest): void {
+    const optional = endpoint.policy.requirement === 'optional';
+    const timer = setTimeout(() => {
+      if (!optional) return this.#closeWith(ws, request, null, new WsgateError('auth_timeout'));
+      ws.off('message', onMessage);
+      ws.off('close', onClose);
+      this.#accept(ws, guest, endpoint, request);
+    }, this.#limits.authTimeoutMs);
+    // Messages that follow the auth message while it is checked are kept for the endpoint.
+    const queued: [RawData, boolean][] = [];
+    let first = true;
+    const onClose = () => clearTimeout(timer);
+    const onMessage = (data: RawData, isBinary: boolean) => {
+      if (!first) {
+        if (queued.length >= 16)
+          return this.#closeWith(
+            ws,
+            request,
+            'first-message',
+            new WsgateError('policy_violation', 'Wait for authentication'),
+          );
+        queued.push([data, isBinary]);
+        return;
+      }
+      first = false;
+      clearTimeout(timer);
+      if (optional && !isAuthFrame(data, isBinary)) {
+        ws.off('message', onMessage);
+        ws.off('close', onClose);
+        this.#accept(ws, guest, endpoint, request);
+        ws.emit('message', data, isBinary);
+        return;
+      }
+      void this.#firstMessage(ws, endpoint, request, data, isBinary).then((accepted) => {
+        ws.off('message', onMessage);
+        ws.off('close', onClose);
+        if (!accepted) return;
+        for (const [queuedData, queuedBinary] of queued)
+          ws.emit('message', queuedData, queuedBinary);
+      });
+    };
+    ws.on('message', onMessage);
+    ws.once('close', onClose);
+  }
+
+  async #firstMessage(
+    ws: WebSocket,
+    endpoint: Endpoint,
+    request: HandshakeRequest,
+    data: RawData,
+    isBinary: boolean,
+  ): Promise<boolean> {
+    let transport: TransportName | null = 'first-message';
+    try {
+      const token = parseAuthFrame(data, isBinary);
+      // A JWT has dots; a ticket from POST /ws-ticket has none.
+      const credential: Credential = token.includes('.')
+        ? { transport: 'first-message', value: token }
+        : { transport: 'ticket', value: token };
+      transport = credential.transport;
+      const principal = await this.#authenticate(credential, endpoint.policy);
+      if (ws.readyState !== ws.OPEN) return false;
+      this.#accept(ws, principal, endpoint, request);
+      return true;
+    } catch (err) {
+      this.#closeWith(ws, request, transport, err);
+      return false;
+    }
+  }
+
+  #reject(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    request: HandshakeRequest | undefined,
+    transport: TransportName | null,
+    err: unknown,
+  ): void {
+    const error = asWsgateError(err, this.#o.log);
+    if (request?.offeredV1) {
+      // Browsers cannot read the status of a failed upgrade, so v1 clients learn why from a close code.
+      this.#upgrade(req, socket, head, (ws) => this.#closeWith(ws, request, transport, error));
+      return;
+    }
+    this.#report(error, request, req, transport, false);
+    writeHttpError(socket, error, transport !== null);
+  }
+
+  #closeWith(
+    ws: WebSocket,
+    request: HandshakeRequest,
+    transport: TransportName | null,
+    err: unknown,
+  ): void {
+    const error = asWsgateError(err, this.#o.log);
+    this.#report(error, request, undefined, transport, true);
+    const reason =
+      error.retryAfter === undefined
+        ? error.message
+        : `${error.message}; retry after ${error.retryAfter}s`;
+    if (ws.readyState === ws.OPEN) ws.close(error.closeCode, truncateReason(reason));
+  }
+
+  #report(
+    error: WsgateError,
+    request: HandshakeRequest | undefined,
+    req: IncomingMessage | undefined,
+    transport: TransportName | null,
+    afterUpgrade: boolean,
+  ): void {
+    const event: RejectEvent = {
+      code: error.code,
+      status: error.status,
+      closeCode: error.closeCode,
+      path: request?.path ?? pathOf(req?.url),
+      ip: request?.ip ?? req?.socket.remoteAddress ?? '',
+      transport,
+      afterUpgrade,
+    };
+    this.#o.log?.info({ handshake: event }, 'handshake rejected');
+    this.#o.onReject?.(event);
+  }
+
+  #beat(): void {
+    for (const [ws, tracked] of this.#sockets) {
+      if (!tracked.alive) {
+        ws.terminate();
+        continue;
+      }
+      tracked.alive = false;
+      ws.ping();
+    }
+  }
+
+  /**
+   * Stops accepting handshakes (503, or 1001 for v1 clients) and closes every open socket with
+   * 1001 so clients reconnect elsewhere. Resolves when they are closed or after `timeoutMs`.
+   */
+  async drain(timeoutMs = 5000): Promise<void> {
+    this.#draining = true;
+    clearInterval(this.#heartbeat);
+    const open = [...this.#sockets.keys()];
+    await Promise.all(
+      open.map(
+        (ws) =>
+          new Promise<void>((resolve) => {
+            if (ws.readyState === ws.CLOSED) return resolve();
+            const timer = setTimeout(() => {
+              ws.terminate();
+              resolve();
+            }, timeoutMs);
+            ws.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            ws.close(1001, 'Server is shutting down');
+          }),
+      ),
+    );
+    this.#wss.close();
+  }
+}
+
+/** Creates a gate; see {@link Gate}. */
+export function createGate(options: GateOptions): Gate {
+  return new Gate(options);
+}
+
+function asWsgateError(err: unknown, log: Logger | undefined): WsgateError {
+  if (isWsgateError(err)) return err;
+  log?.error({ err }, 'unexpected handshake error');
+  return new WsgateError('internal_error');
+}
+
+function pathOf(url: string | undefined): string {
+  const q = (url ?? '').indexOf('?');
+  return q === -1 ? (url ?? '') : (url ?? '').slice(0, q);
+}
+
+/** Close reasons are limited to 123 bytes of UTF-8. */
+export function truncateReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let out = reason;
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
+  return out;
+}
+
+/** Refuses what is not a well-formed RFC 6455 version 13 upgrade; returns the raw response or undefined. */
+function checkUpgrade(req: IncomingMessage): string | undefined {
+  if (req.method !== 'GET')
+    return httpResponse(
+      405,
+      { error: 'invalid_request', error_description: 'WebSocket handshakes use GET' },
+      { allow: 'GET' },
+    );
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+    return httpResponse(400, {
+      error: 'invalid_request',
+      error_description: 'Upgrade must be websocket',
+    });
+  }
+  const version = req.headers['sec-websocket-version'];
+  if (version !== '13') {
+    return httpResponse(
+      426,
+      { error: 'invalid_request', error_description: 'Only WebSocket version 13 is supported' },
+      { 'sec-websocket-version': '13' },
+    );
+  }
+  const key = req.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !keyPattern.test(key.trim())) {
+    return httpResponse(400, {
+      error: 'invalid_request',
+      error_description: 'Missing or invalid Sec-WebSocket-Key',
+    });
+  }
+  return undefined;
+}
+
+function httpResponse(status: number, body: object, headers: Record<string, string> = {}): string {
+  const json = JSON.stringify(body);
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+    `connection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
+    `cache-control: no-store\r\ncontent-length: ${Buffer.byteLength(json)}\r\n${extra}\r\n${json}`
+  );
+}
+
+function writeHttpError(socket: Duplex, error: WsgateError, presented = false): void {
+  const headers: Record<string, string> = {};
+  if (error.status === 401) {
+    headers['www-authenticate'] = bearerChallenge(
+      presented && error.code !== 'credential_missing' ? 'invalid_token' : undefined,
+    );
+  } else if (error.code === 'insufficient_scope') {
+    headers['www-authenticate'] = bearerChallenge('insufficient_scope');
+  }
+  if (error.retryAfter !== undefined) headers['retry-after'] = String(error.retryAfter);
+  if (socket.writable)
+    socket.end(
+      httpResponse(error.status, { error: error.code, error_description: error.message }, headers),
+    );
+  else socket.destroy();
+}

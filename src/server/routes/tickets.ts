@@ -1,0 +1,62 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { WsgateError } from '../../errors.js';
+import { parseBearer } from '../../credentials/authorization-header.js';
+import { accessCookie } from '../../credentials/cookie.js';
+import { ticketTtlMs } from '../../credentials/tickets.js';
+import type { TokenClaims } from '../../tokens/claims.js';
+import type { Runtime } from '../../runtime.js';
+import { errorBodySchema } from '../errors.js';
+import { checkCsrfHeader, requestCookie } from '../cookies.js';
+
+/**
+ * The access token of a request: a bearer header, or the access cookie with a matching
+ * `X-CSRF-Token` header (so another site cannot use the cookie the browser attaches).
+ */
+export async function accessFromHeaderOrCookie(
+  runtime: Runtime,
+  request: FastifyRequest,
+): Promise<TokenClaims> {
+  const bearer = parseBearer(request.headers.authorization);
+  if (bearer !== undefined) return runtime.sessions.verify(bearer, 'access');
+  const cookie = requestCookie(request, accessCookie);
+  if (cookie === undefined) throw new WsgateError('credential_missing');
+  const claims = await runtime.sessions.verify(cookie, 'access');
+  checkCsrfHeader(request, claims.csrf);
+  return claims;
+}
+
+/** `POST /ws-ticket`: a single-use, 30-second ticket for `?token=` on a WebSocket handshake. */
+export function ticketRoutes(app: FastifyInstance, runtime: Runtime): void {
+  app.post(
+    '/ws-ticket',
+    {
+      schema: {
+        summary: 'Mint a single-use WebSocket ticket',
+        description:
+          'Bearer access token, or the access cookie with `X-CSRF-Token`. The ticket is opaque, works for one handshake as `?token=<ticket>`, is bound to the user and session, and lives at most 30 s (never past the access token).',
+        tags: ['websocket'],
+        security: [{ bearer: [] }],
+        response: {
+          200: {
+            type: 'object',
+            properties: { ticket: { type: 'string' }, expires_in: { type: 'integer' } },
+            required: ['ticket', 'expires_in'],
+          },
+          401: errorBodySchema,
+          403: errorBodySchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store');
+      const claims = await accessFromHeaderOrCookie(runtime, request);
+      const now = runtime.clock();
+      const ticket = await runtime.tickets.issue(claims, now);
+      const expiresIn = Math.max(
+        0,
+        Math.min(ticketTtlMs / 1000, claims.exp - Math.floor(now / 1000)),
+      );
+      return { ticket, expires_in: expiresIn };
+    },
+  );
+}
