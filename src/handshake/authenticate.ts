@@ -3,6 +3,7 @@ import { WsgateError } from '../errors.js';
 import type { Credential, TransportName } from '../credentials/credential.js';
 import type { TicketStore } from '../credentials/tickets.js';
 import { scopesOf, type TokenClaims, type TokenType } from '../tokens/claims.js';
+import type { VerifyJwt } from '../tokens/verify.js';
 
 /** What an endpoint demands of a credential, after fastapi-jwt-auth's four modes, plus scopes. */
 export interface Policy {
@@ -28,8 +29,7 @@ export const guest: Principal = Object.freeze({
   scopes: new Set<string>(),
 });
 
-/** Verifies a JWT of a type, refusing revoked sessions; the session service provides it. */
-export type VerifyJwt = (token: string, type: TokenType) => Promise<TokenClaims>;
+export type { VerifyJwt } from '../tokens/verify.js';
 
 function sameString(a: string, b: string): boolean {
   const x = Buffer.from(a);

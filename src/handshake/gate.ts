@@ -8,7 +8,7 @@ import { bearerChallenge } from '../credentials/authorization-header.js';
 import type { Credential, TransportName } from '../credentials/credential.js';
 import { handshakeTransports } from '../credentials/transports.js';
 import { parseHandshake, v1Protocol, type HandshakeRequest } from '../credentials/request.js';
-import type { TicketStore } from '../credentials/tickets.js';
+import { MemoryTicketStore, type TicketStore } from '../credentials/tickets.js';
 import { isAuthFrame, parseAuthFrame } from '../credentials/first-message.js';
 import {
   authenticate,
@@ -30,9 +30,12 @@ export type ConnectionHandler = (
 export interface GateOptions {
   /** Verifies a JWT and refuses revoked sessions, with no database round trip. */
   readonly verify: VerifyJwt;
-  readonly isRevoked: (sessionId: string) => boolean;
-  readonly tickets: TicketStore;
-  readonly clock: Clock;
+  /** Refuses tickets of ended sessions; JWTs are checked by `verify`. Default: nothing is revoked. */
+  readonly isRevoked?: (sessionId: string) => boolean;
+  /** Where `POST /ws-ticket` tickets live. Default: an in-memory store. */
+  readonly tickets?: TicketStore;
+  /** Default: `Date.now`. */
+  readonly clock?: Clock;
   /** Browser origins allowed besides the request's own host. */
   readonly origins?: readonly string[];
   /** Accept `?token=<jwt>` (fastapi-jwt-auth compatibility). Off unless asked for. */
@@ -90,7 +93,11 @@ const keyPattern = /^[+/0-9A-Za-z]{22}==$/;
  * which endpoint. Framework-neutral: give its `handleUpgrade` to any `http.Server`'s `upgrade`.
  */
 export class Gate {
-  readonly #o: GateOptions;
+  readonly #o: GateOptions & {
+    isRevoked: (sessionId: string) => boolean;
+    tickets: TicketStore;
+    clock: Clock;
+  };
   readonly #limits: GateLimits;
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #wss: WebSocketServer;
@@ -100,7 +107,12 @@ export class Gate {
   #draining = false;
 
   constructor(options: GateOptions) {
-    this.#o = options;
+    this.#o = {
+      ...options,
+      isRevoked: options.isRevoked ?? (() => false),
+      tickets: options.tickets ?? new MemoryTicketStore(),
+      clock: options.clock ?? Date.now,
+    };
     this.#limits = { ...defaultGateLimits, ...options.limits };
     this.#buckets = new TokenBuckets({
       rate: this.#limits.handshakeRate,

@@ -3,6 +3,35 @@ import { WsgateError } from '../errors.js';
 import type { KeySet } from './keys.js';
 import { headerTypes, maxTokenLength, type TokenClaims, type TokenType } from './claims.js';
 
+/** Verifies a JWT of a type and returns its claims; what the WebSocket gate calls per handshake. */
+export type VerifyJwt = (token: string, type: TokenType) => Promise<TokenClaims>;
+
+/**
+ * A {@link VerifyJwt} over a key set, for using the gate with tokens you issue yourself.
+ * `isRevoked` lets you refuse sessions you have ended; it must not do I/O (it runs per handshake).
+ */
+export function createVerifier(
+  keys: KeySet,
+  options: {
+    issuer: string;
+    audience: string;
+    clock?: () => number;
+    isRevoked?: (sessionId: string) => boolean;
+  },
+): VerifyJwt {
+  const clock = options.clock ?? Date.now;
+  return async (token, type) => {
+    const claims = await verifyToken(keys, token, {
+      type,
+      issuer: options.issuer,
+      audience: options.audience,
+      now: clock(),
+    });
+    if (options.isRevoked?.(claims.sid)) throw new WsgateError('session_revoked');
+    return claims;
+  };
+}
+
 export interface VerifyOptions {
   /** The token type this caller accepts. */
   readonly type: TokenType;
