@@ -28,7 +28,8 @@ export interface HandshakeRequest {
 const tchar = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function parseProtocols(header: string | undefined): string[] {
-  if (header === undefined || header.trim() === '') return [];
+  // A present but blank header is malformed (RFC 6455 §4.1): it fails the token check below.
+  if (header === undefined) return [];
   const list = header.split(',').map((p) => p.trim());
   for (const p of list) {
     if (!tchar.test(p))

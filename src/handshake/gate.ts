@@ -103,6 +103,8 @@ export class Gate {
   readonly #wss: WebSocketServer;
   readonly #buckets: TokenBuckets;
   readonly #sockets = new Map<WebSocket, Tracked>();
+  /** Upgraded sockets still owing their first `auth` message. */
+  readonly #pending = new Set<WebSocket>();
   readonly #heartbeat: NodeJS.Timeout;
   #draining = false;
 
@@ -257,7 +259,10 @@ export class Gate {
    */
   #awaitFirstMessage(ws: WebSocket, endpoint: Endpoint, request: HandshakeRequest): void {
     const optional = endpoint.policy.requirement === 'optional';
+    this.#pending.add(ws);
+    ws.once('close', () => this.#pending.delete(ws));
     const timer = setTimeout(() => {
+      this.#pending.delete(ws);
       if (!optional) return this.#closeWith(ws, request, null, new WsgateError('auth_timeout'));
       ws.off('message', onMessage);
       ws.off('close', onClose);
@@ -281,6 +286,7 @@ export class Gate {
       }
       first = false;
       clearTimeout(timer);
+      this.#pending.delete(ws);
       if (optional && !isAuthFrame(data, isBinary)) {
         ws.off('message', onMessage);
         ws.off('close', onClose);
@@ -396,7 +402,8 @@ export class Gate {
   async drain(timeoutMs = 5000): Promise<void> {
     this.#draining = true;
     clearInterval(this.#heartbeat);
-    const open = [...this.#sockets.keys()];
+    const open = [...this.#sockets.keys(), ...this.#pending];
+    this.#pending.clear();
     await Promise.all(
       open.map(
         (ws) =>
