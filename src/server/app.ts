@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Runtime } from '../runtime.js';
@@ -11,17 +10,17 @@ import { metaRoutes } from './routes/meta.js';
 import { docsRoutes, websocketDescription } from './routes/docs.js';
 import { ticketRoutes } from './routes/tickets.js';
 import { compatRoutes } from './routes/compat.js';
+import { pageRoutes } from './routes/pages.js';
 import { createGate, type Gate, type GateLimits } from '../handshake/gate.js';
 import { registerSeedEndpoints } from '../endpoints/seed.js';
 import { wsgateFastify } from './gate-plugin.js';
+import { ChatService } from '../chat/chat-service.js';
 
 const packageVersion = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
     version: string;
   }
 ).version;
-
-const staticDir = fileURLToPath(new URL('../../web/static/', import.meta.url));
 
 /** Parses `application/x-www-form-urlencoded`; a repeated key becomes an array, which schemas refuse. */
 function parseForm(body: string): Record<string, string | string[]> {
@@ -103,11 +102,6 @@ export async function buildApp(
     return payload;
   });
 
-  const css = readFileSync(`${staticDir}wsgate.css`);
-  app.get('/assets/wsgate.css', { schema: { hide: true } }, async (_request, reply) =>
-    reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(css),
-  );
-
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((_request, reply) =>
     reply.code(404).send({ error: 'not_found', error_description: 'Not found' }),
@@ -119,8 +113,17 @@ export async function buildApp(
   docsRoutes(app);
   ticketRoutes(app, runtime);
   compatRoutes(app, runtime);
+  pageRoutes(app, runtime);
 
   const gate = buildGate(runtime, options);
+  const chat = new ChatService({
+    storage: runtime.storage,
+    clock: runtime.clock,
+    log: runtime.log,
+  });
+  await chat.warm();
+  gate.route('/chat', { requirement: 'required' }, chat.handle);
+  app.addHook('onClose', async () => chat.close());
   await app.register(wsgateFastify, { gate });
 
   await app.ready();

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { decodeJwt } from 'jose';
 import { WsgateError } from '../errors.js';
 import type { Clock } from '../clock.js';
 import type { KeySet } from '../tokens/keys.js';
@@ -241,6 +242,27 @@ export class SessionService {
       refresh: refresh.claims,
       expiresIn: this.#o.accessTtl,
     };
+  }
+
+  /**
+   * The claims of a well-signed token of either type even when it has expired (so that sign-out
+   * works with a stale cookie); undefined for anything not signed by us.
+   */
+  async claimsIgnoringExpiry(token: string): Promise<TokenClaims | undefined> {
+    const o = this.#o;
+    for (const type of ['access', 'refresh'] as const) {
+      const options = { type, issuer: o.issuer, audience: o.audience, now: o.clock() };
+      try {
+        return await verifyToken(o.keys, token, options);
+      } catch (err) {
+        if (!(err instanceof WsgateError)) throw err;
+        if (err.code === 'wrong_token_type') continue;
+        if (err.code !== 'token_expired') return undefined;
+        const exp = decodeJwt(token).exp ?? 0;
+        return verifyToken(o.keys, token, { ...options, now: exp * 1000 - 1000 });
+      }
+    }
+    return undefined;
   }
 
   /** Verifies a token and refuses it when its session was revoked. No database round trip. */

@@ -4,6 +4,8 @@ import Database from 'better-sqlite3';
 import {
   UserExistsError,
   type AuditEvent,
+  type ChatMessage,
+  type NewChatMessage,
   type NewSession,
   type NewUser,
   type RevocationReason,
@@ -54,6 +56,14 @@ const migrations: readonly string[] = [
      detail TEXT
    );
    CREATE INDEX audit_ts ON audit(ts);`,
+  `CREATE TABLE messages (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     room TEXT NOT NULL,
+     username TEXT NOT NULL,
+     text TEXT NOT NULL,
+     ts INTEGER NOT NULL
+   );
+   CREATE INDEX messages_room_id ON messages(room, id);`,
 ];
 
 interface UserRow {
@@ -315,6 +325,34 @@ export class SqliteStorage implements Storage {
       })
       .immediate();
     return Promise.resolve(result);
+  }
+
+  appendMessage(message: NewChatMessage): Promise<ChatMessage> {
+    const row = this.#db
+      .prepare('INSERT INTO messages (room, username, text, ts) VALUES (?, ?, ?, ?) RETURNING *')
+      .get(message.room, message.username, message.text, message.ts) as ChatMessage;
+    return Promise.resolve({ ...row });
+  }
+
+  listMessages(room: string, options: { afterId?: number; limit: number }): Promise<ChatMessage[]> {
+    const rows =
+      options.afterId === undefined
+        ? (this.#db
+            .prepare(
+              'SELECT * FROM (SELECT * FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?) ORDER BY id',
+            )
+            .all(room, options.limit) as ChatMessage[])
+        : (this.#db
+            .prepare('SELECT * FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?')
+            .all(room, options.afterId, options.limit) as ChatMessage[]);
+    return Promise.resolve(rows.map((r) => ({ ...r })));
+  }
+
+  listRooms(): Promise<string[]> {
+    const rows = this.#db.prepare('SELECT DISTINCT room FROM messages ORDER BY room').all() as {
+      room: string;
+    }[];
+    return Promise.resolve(rows.map((r) => r.room));
   }
 
   appendAudit(event: AuditEvent): Promise<void> {

@@ -68,6 +68,17 @@ export interface StoredAuditEvent extends AuditEvent {
   readonly id: number;
 }
 
+/** A chat message as stored; ids grow with time across all rooms. */
+export interface ChatMessage {
+  readonly id: number;
+  readonly room: string;
+  readonly username: string;
+  readonly text: string;
+  readonly ts: number;
+}
+
+export type NewChatMessage = Omit<ChatMessage, 'id'>;
+
 export class UserExistsError extends Error {
   constructor(username: string) {
     super(`user "${username}" already exists`);
@@ -111,6 +122,15 @@ export interface Storage {
     now: number,
     expiresAt: number,
   ): Promise<RotationResult>;
+
+  appendMessage(message: NewChatMessage): Promise<ChatMessage>;
+  /**
+   * Messages of a room in ascending id order: the last `limit` ones, or with `afterId` the first
+   * `limit` ones after it (what a reconnecting client missed).
+   */
+  listMessages(room: string, options: { afterId?: number; limit: number }): Promise<ChatMessage[]>;
+  /** Rooms that have messages, by name. */
+  listRooms(): Promise<string[]>;
 
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(filter?: { since?: number; limit?: number }): Promise<StoredAuditEvent[]>;

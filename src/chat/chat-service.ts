@@ -1,0 +1,271 @@
+import type { WebSocket, RawData } from 'ws';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { Storage } from '../storage/types.js';
+import type { Principal } from '../handshake/authenticate.js';
+import {
+  FrameError,
+  messageFrame,
+  parseClientFrame,
+  type ClientFrame,
+  type ServerFrame,
+} from './protocol.js';
+
+export interface ChatOptions {
+  readonly storage: Storage;
+  readonly clock: Clock;
+  readonly log?: Logger;
+  /** Messages in a `joined` frame. */
+  readonly historyLimit?: number;
+  /** Most messages replayed for `since`. */
+  readonly replayLimit?: number;
+  /** Presence changes are batched per room over this window. */
+  readonly presenceIntervalMs?: number;
+  readonly maxRoomsPerConnection?: number;
+  /** Bad frames tolerated per connection before it is closed with 4400. */
+  readonly maxErrors?: number;
+  /** Unsent bytes a member may pile up before it is closed with 1013 (a slow consumer). */
+  readonly maxBufferedBytes?: number;
+}
+
+interface Member {
+  readonly ws: WebSocket;
+  readonly user: string;
+  readonly scopes: ReadonlySet<string>;
+  readonly rooms: Set<string>;
+  errors: number;
+}
+
+interface Room {
+  readonly members: Set<Member>;
+  /** Sockets per user in the room: presence is about users, not sockets. */
+  readonly users: Map<string, number>;
+  /** Presence changes in the current window, with the state before the window. */
+  readonly pending: Map<string, { before: boolean; now: boolean }>;
+}
+
+export const defaultRoom = 'general';
+
+/**
+ * The chat on `/chat`: rooms created on join, messages persisted through the storage interface,
+ * history and `since` replay, presence batched per room, acks, and per-message scope checks.
+ */
+export class ChatService {
+  readonly #o: Required<Omit<ChatOptions, 'log'>> & { log: Logger | undefined };
+  readonly #rooms = new Map<string, Room>();
+  readonly #known = new Set<string>([defaultRoom]);
+  readonly #flush: NodeJS.Timeout;
+  #dirty = new Set<string>();
+
+  constructor(options: ChatOptions) {
+    this.#o = {
+      historyLimit: 50,
+      replayLimit: 500,
+      presenceIntervalMs: 100,
+      maxRoomsPerConnection: 100,
+      maxErrors: 20,
+      maxBufferedBytes: 1024 * 1024,
+      ...options,
+      log: options.log,
+    };
+    this.#flush = setInterval(() => this.#flushPresence(), this.#o.presenceIntervalMs);
+    this.#flush.unref();
+  }
+
+  /** Loads the names of rooms that have history, for `welcome`. */
+  async warm(): Promise<void> {
+    for (const room of await this.#o.storage.listRooms()) this.#known.add(room);
+  }
+
+  close(): void {
+    clearInterval(this.#flush);
+  }
+
+  /** The gate's connection handler for `/chat`. */
+  readonly handle = (ws: WebSocket, principal: Principal): void => {
+    if (principal.username === null) return void ws.close(4401, 'Not authenticated');
+    const member: Member = {
+      ws,
+      user: principal.username,
+      scopes: principal.scopes,
+      rooms: new Set(),
+      errors: 0,
+    };
+    this.#send(member, { type: 'welcome', user: member.user, rooms: [...this.#known].sort() });
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (isBinary)
+        return this.#fail(member, new FrameError('invalid_request', 'Frames are JSON text'));
+      void this.#onFrame(member, rawText(data));
+    });
+    ws.on('close', () => {
+      for (const room of member.rooms) this.#leave(member, room);
+    });
+  };
+
+  async #onFrame(member: Member, text: string): Promise<void> {
+    let frame: ClientFrame;
+    try {
+      frame = parseClientFrame(text);
+    } catch (err) {
+      return this.#fail(member, err);
+    }
+    try {
+      switch (frame.type) {
+        case 'ping':
+          return this.#send(member, { type: 'pong' });
+        case 'join':
+          return await this.#join(member, frame.room, frame.since);
+        case 'leave':
+          if (member.rooms.has(frame.room)) this.#leave(member, frame.room);
+          return;
+        case 'send':
+          return await this.#post(member, frame.room, frame.text, frame.id);
+        case 'auth':
+          throw new FrameError(
+            'invalid_request',
+            'In-band authentication is not available on this connection',
+          );
+      }
+    } catch (err) {
+      this.#fail(member, err);
+    }
+  }
+
+  async #join(member: Member, name: string, since: number | undefined): Promise<void> {
+    if (!member.scopes.has('chat:read'))
+      throw new FrameError('insufficient_scope', 'Joining needs chat:read');
+    if (!member.rooms.has(name) && member.rooms.size >= this.#o.maxRoomsPerConnection) {
+      throw new FrameError(
+        'too_many_rooms',
+        `At most ${this.#o.maxRoomsPerConnection} rooms per connection`,
+      );
+    }
+    const history = await this.#o.storage.listMessages(name, {
+      ...(since === undefined ? {} : { afterId: since }),
+      limit: since === undefined ? this.#o.historyLimit : this.#o.replayLimit,
+    });
+    if (member.ws.readyState !== member.ws.OPEN) return;
+    const room = this.#room(name);
+    if (!member.rooms.has(name)) {
+      member.rooms.add(name);
+      room.members.add(member);
+      const count = room.users.get(member.user) ?? 0;
+      room.users.set(member.user, count + 1);
+      if (count === 0) this.#presence(name, room, member.user, true);
+    }
+    if (!this.#known.has(name)) this.#known.add(name);
+    this.#send(member, {
+      type: 'joined',
+      room: name,
+      members: [...room.users.keys()].sort(),
+      history: history.map(messageFrame),
+    });
+  }
+
+  #leave(member: Member, name: string): void {
+    member.rooms.delete(name);
+    const room = this.#rooms.get(name);
+    if (!room || !room.members.delete(member)) return;
+    const count = (room.users.get(member.user) ?? 1) - 1;
+    if (count > 0) room.users.set(member.user, count);
+    else {
+      room.users.delete(member.user);
+      this.#presence(name, room, member.user, false);
+    }
+  }
+
+  async #post(member: Member, name: string, text: string, id: string | undefined): Promise<void> {
+    if (!member.scopes.has('chat:write'))
+      throw new FrameError('insufficient_scope', 'Sending needs chat:write', id);
+    if (!member.rooms.has(name))
+      throw new FrameError('not_joined', 'Join the room before sending to it', id);
+    const stored = await this.#o.storage.appendMessage({
+      room: name,
+      username: member.user,
+      text,
+      ts: this.#o.clock(),
+    });
+    if (id !== undefined) this.#send(member, { type: 'ack', id, msgId: stored.id });
+    this.#broadcast(name, messageFrame(stored));
+  }
+
+  #room(name: string): Room {
+    let room = this.#rooms.get(name);
+    if (!room) {
+      room = { members: new Set(), users: new Map(), pending: new Map() };
+      this.#rooms.set(name, room);
+    }
+    return room;
+  }
+
+  #presence(name: string, room: Room, user: string, present: boolean): void {
+    const change = room.pending.get(user);
+    if (change) change.now = present;
+    else room.pending.set(user, { before: !present, now: present });
+    this.#dirty.add(name);
+  }
+
+  #flushPresence(): void {
+    if (this.#dirty.size === 0) return;
+    const dirty = this.#dirty;
+    this.#dirty = new Set();
+    for (const name of dirty) {
+      const room = this.#rooms.get(name);
+      if (!room) continue;
+      for (const [user, change] of room.pending) {
+        // A user who joined and left inside one window never shows up at all.
+        if (change.before !== change.now) {
+          this.#broadcast(name, {
+            type: 'presence',
+            room: name,
+            user,
+            state: change.now ? 'join' : 'leave',
+          });
+        }
+      }
+      room.pending.clear();
+      if (room.members.size === 0) this.#rooms.delete(name);
+    }
+  }
+
+  /** Encodes a frame once and writes the same bytes to every member of the room. */
+  #broadcast(name: string, frame: ServerFrame): void {
+    const room = this.#rooms.get(name);
+    if (!room) return;
+    const data = Buffer.from(JSON.stringify(frame));
+    for (const member of room.members) this.#write(member, data);
+  }
+
+  #send(member: Member, frame: ServerFrame): void {
+    this.#write(member, Buffer.from(JSON.stringify(frame)));
+  }
+
+  #write(member: Member, data: Buffer): void {
+    const { ws } = member;
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > this.#o.maxBufferedBytes) return void ws.close(1013, 'Slow consumer');
+    ws.send(data, { binary: false });
+  }
+
+  #fail(member: Member, err: unknown): void {
+    const error =
+      err instanceof FrameError
+        ? err
+        : (this.#o.log?.error({ err }, 'chat frame failed'),
+          new FrameError('internal_error', 'Internal error'));
+    this.#send(member, {
+      type: 'error',
+      code: error.code,
+      message: error.message,
+      ...(error.id === undefined ? {} : { id: error.id }),
+    });
+    member.errors += 1;
+    if (member.errors > this.#o.maxErrors) member.ws.close(4400, 'Too many malformed frames');
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}

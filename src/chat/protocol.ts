@@ -1,0 +1,126 @@
+import type { ChatMessage } from '../storage/types.js';
+
+/** Room names: lower-case, digits, `_` and `-`, 1–64 characters, starting with a letter or digit. */
+export const roomPattern = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const maxTextLength = 4000;
+/** Client message ids (for acks) are short opaque strings. */
+const clientIdPattern = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export type ClientFrame =
+  | { type: 'join'; room: string; since?: number }
+  | { type: 'leave'; room: string }
+  | { type: 'send'; room: string; text: string; id?: string }
+  | { type: 'auth'; token: string }
+  | { type: 'ping' };
+
+export type ServerFrame =
+  | { type: 'welcome'; user: string; rooms: string[] }
+  | { type: 'joined'; room: string; members: string[]; history: MessageFrame[] }
+  | MessageFrame
+  | { type: 'ack'; id: string; msgId: number }
+  | { type: 'presence'; room: string; user: string; state: 'join' | 'leave' }
+  | { type: 'error'; code: ChatErrorCode; message: string; id?: string }
+  | { type: 'expiring'; in: number }
+  | { type: 'reauthenticated'; exp: number }
+  | { type: 'pong' };
+
+export interface MessageFrame {
+  type: 'message';
+  room: string;
+  id: number;
+  user: string;
+  text: string;
+  ts: number;
+}
+
+export type ChatErrorCode =
+  | 'invalid_request'
+  | 'invalid_room'
+  | 'invalid_text'
+  | 'insufficient_scope'
+  | 'not_joined'
+  | 'too_many_rooms'
+  | 'rate_limited'
+  | 'internal_error';
+
+export class FrameError extends Error {
+  constructor(
+    readonly code: ChatErrorCode,
+    message: string,
+    readonly id?: string,
+  ) {
+    super(message);
+    this.name = 'FrameError';
+  }
+}
+
+export function messageFrame(m: ChatMessage): MessageFrame {
+  return { type: 'message', room: m.room, id: m.id, user: m.username, text: m.text, ts: m.ts };
+}
+
+function room(value: unknown): string {
+  if (typeof value !== 'string' || !roomPattern.test(value)) {
+    throw new FrameError('invalid_room', 'Room names match ^[a-z0-9][a-z0-9_-]{0,63}$');
+  }
+  return value;
+}
+
+/** Parses and validates one client text frame; every problem is a {@link FrameError}. */
+export function parseClientFrame(text: string): ClientFrame {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new FrameError('invalid_request', 'Frames are JSON objects');
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new FrameError('invalid_request', 'Frames are JSON objects');
+  }
+  const frame = raw as Record<string, unknown>;
+  switch (frame.type) {
+    case 'join': {
+      const since = frame.since;
+      if (
+        since !== undefined &&
+        (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0)
+      ) {
+        throw new FrameError('invalid_request', 'since is a message id');
+      }
+      return since === undefined
+        ? { type: 'join', room: room(frame.room) }
+        : { type: 'join', room: room(frame.room), since };
+    }
+    case 'leave':
+      return { type: 'leave', room: room(frame.room) };
+    case 'send': {
+      const id = frame.id;
+      if (id !== undefined && (typeof id !== 'string' || !clientIdPattern.test(id))) {
+        throw new FrameError('invalid_request', 'id is 1–64 characters of [A-Za-z0-9_.:-]');
+      }
+      const ackId = id;
+      const r = (() => {
+        try {
+          return room(frame.room);
+        } catch (err) {
+          throw new FrameError('invalid_room', (err as Error).message, ackId);
+        }
+      })();
+      const text = frame.text;
+      if (typeof text !== 'string' || text.length === 0 || [...text].length > maxTextLength) {
+        throw new FrameError('invalid_text', `Text is 1–${maxTextLength} characters`, ackId);
+      }
+      return ackId === undefined
+        ? { type: 'send', room: r, text }
+        : { type: 'send', room: r, text, id: ackId };
+    }
+    case 'auth':
+      if (typeof frame.token !== 'string' || frame.token === '') {
+        throw new FrameError('invalid_request', 'auth needs a token');
+      }
+      return { type: 'auth', token: frame.token };
+    case 'ping':
+      return { type: 'ping' };
+    default:
+      throw new FrameError('invalid_request', 'Unknown frame type');
+  }
+}

@@ -1,0 +1,344 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { WsgateError, isWsgateError } from '../../errors.js';
+import { accessCookie, csrfCookie, refreshCookie } from '../../credentials/cookie.js';
+import { LoginError, type TokenPair } from '../../sessions/session-service.js';
+import type { TokenClaims } from '../../tokens/claims.js';
+import type { Runtime } from '../../runtime.js';
+import { escapeHtml, htmlPage } from '../html.js';
+import { clearTokenCookies, requestCookie, setTokenCookies } from '../cookies.js';
+
+const webDir = fileURLToPath(new URL('../../../web/', import.meta.url));
+
+const assetTypes: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+/** Only a same-origin path may follow a login; anything else (`//evil`, `https://…`) becomes `/`. */
+export function safeNext(next: unknown): string {
+  if (
+    typeof next !== 'string' ||
+    !next.startsWith('/') ||
+    next.startsWith('//') ||
+    next.startsWith('/\\')
+  )
+    return '/';
+  // Control characters in a Location header would split the response.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(next) || next.length > 2048) return '/';
+  return next;
+}
+
+function loginForm(next: string, message?: string): string {
+  return htmlPage(
+    'Sign in · wsgate',
+    `<main class="narrow">
+<h1>Sign in</h1>
+<form method="post" action="/session" class="card stack">
+${message ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : ''}
+<label for="username">Username</label>
+<input id="username" name="username" autocomplete="username" required autofocus maxlength="64">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">
+<input type="hidden" name="next" value="${escapeHtml(next)}">
+<button type="submit">Sign in</button>
+</form>
+<p class="muted">Demo users: johndoe / secret, janedoe / secret2, test / test (demo mode only).</p>
+</main>`,
+  );
+}
+
+function chatPage(): string {
+  return htmlPage(
+    'Chat · wsgate',
+    `<div id="app" class="chat" data-state="connecting">
+<header class="topbar">
+<h1>wsgate chat</h1>
+<span id="status" class="status" role="status" aria-live="polite">Connecting…</span>
+<span class="me">Signed in as <strong id="me"></strong></span>
+<button id="logout" type="button" class="secondary">Sign out</button>
+</header>
+<nav class="rooms" aria-label="Rooms">
+<h2>Rooms</h2>
+<ul id="rooms"></ul>
+<form id="join-form" class="inline">
+<label for="join-room" class="sr-only">Join or create a room</label>
+<input id="join-room" placeholder="new-room" pattern="[a-z0-9][a-z0-9_\\-]{0,63}" maxlength="64">
+<button type="submit">Join</button>
+</form>
+</nav>
+<main class="messages-pane">
+<h2 id="room-title">#general</h2>
+<ol id="messages" class="messages" aria-live="polite"></ol>
+<form id="composer" class="composer">
+<label for="text" class="sr-only">Message</label>
+<textarea id="text" rows="2" maxlength="4000" placeholder="Write a message… (Enter to send, Shift+Enter for a new line)" required></textarea>
+<button type="submit">Send</button>
+</form>
+</main>
+<aside class="members" aria-label="Members">
+<h2>Members</h2>
+<ul id="members"></ul>
+</aside>
+</div>`,
+    { scripts: ['/assets/chat.js'] },
+  );
+}
+
+function demoTokenPage(): string {
+  return htmlPage(
+    'WebSocket Authorize · token',
+    `<main class="narrow">
+<h1>WebSocket Authorize</h1>
+<form id="connect" class="card stack">
+<label for="token">Token:</label>
+<textarea id="token" rows="4" cols="50"></textarea>
+<button type="submit">Send</button>
+</form>
+<ul id="messages" class="plain"></ul>
+<p class="muted">Get a token from <code>POST /login</code> or <code>POST /token</code>; it is sent as <code>?token=</code>, the fastapi-jwt-auth way (demo mode or <code>--allow-query-tokens</code>).</p>
+</main>`,
+    { scripts: ['/assets/demo-token.js'] },
+  );
+}
+
+function demoCookiePage(): string {
+  return htmlPage(
+    'WebSocket Authorize · cookie',
+    `<main class="narrow">
+<h1>WebSocket Authorize</h1>
+<button id="send" type="button">Send</button>
+<ul id="messages" class="plain"></ul>
+<p class="muted">Get the cookies from <a href="/get-cookie">/get-cookie</a> (demo mode) or by <a href="/login?next=%2Fdemo%2Fcookie">signing in</a>; the page sends the <code>csrf_access_token</code> value as <code>?csrf_token=</code>.</p>
+</main>`,
+    { scripts: ['/assets/demo-cookie.js'] },
+  );
+}
+
+function html(reply: FastifyReply, status: number, body: string): FastifyReply {
+  return reply
+    .code(status)
+    .type('text/html; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .send(body);
+}
+
+function sameValue(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The `X-CSRF-Token` header must equal the `csrf_access_token` cookie (double submit). */
+function checkCsrf(request: FastifyRequest): void {
+  const header = request.headers['x-csrf-token'];
+  if (typeof header !== 'string' || !sameValue(header, requestCookie(request, csrfCookie))) {
+    throw new WsgateError('csrf_failed');
+  }
+}
+
+/** Reads the static files once at start: only these names are ever served from disk. */
+function loadAssets(): Map<string, { type: string; body: Buffer }> {
+  const assets = new Map<string, { type: string; body: Buffer }>();
+  for (const dir of ['static', 'dist']) {
+    let names: string[];
+    try {
+      names = readdirSync(`${webDir}${dir}`);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const type = assetTypes[name.slice(name.lastIndexOf('.'))];
+      if (type) assets.set(name, { type, body: readFileSync(`${webDir}${dir}/${name}`) });
+    }
+  }
+  return assets;
+}
+
+/** The pages: cookie login with redirect, the chat page, the seed demo pages, and their assets. */
+export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
+  const { sessions, config } = runtime;
+  const secure = config.secureCookies;
+  const assets = loadAssets();
+
+  app.get<{ Params: { name: string } }>(
+    '/assets/:name',
+    { schema: { hide: true } },
+    async (request, reply) => {
+      const asset = assets.get(request.params.name);
+      if (!asset)
+        return reply.code(404).send({ error: 'not_found', error_description: 'Not found' });
+      return reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body);
+    },
+  );
+
+  app.get<{ Querystring: { next?: string } }>(
+    '/login',
+    {
+      schema: {
+        summary: 'The sign-in form',
+        tags: ['pages'],
+        querystring: { type: 'object', properties: { next: { type: 'string' } } },
+      },
+    },
+    async (request, reply) => html(reply, 200, loginForm(safeNext(request.query.next))),
+  );
+
+  app.post<{ Body: { username?: string; password?: string; next?: string } }>(
+    '/session',
+    {
+      schema: {
+        summary: 'Sign in with a form; sets the token cookies and redirects to `next`',
+        tags: ['pages'],
+        consumes: ['application/x-www-form-urlencoded'],
+        body: {
+          type: 'object',
+          properties: {
+            username: { type: 'string', maxLength: 256 },
+            password: { type: 'string', maxLength: 4096 },
+            next: { type: 'string', maxLength: 4096 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const next = safeNext(request.body.next);
+      try {
+        const pair = await sessions.login({
+          username: request.body.username ?? '',
+          password: request.body.password ?? '',
+          ip: request.ip,
+          cookies: true,
+        });
+        setTokenCookies(reply, pair, { secure });
+        return reply.code(303).header('location', next).header('cache-control', 'no-store').send();
+      } catch (err) {
+        if (!(err instanceof LoginError)) throw err;
+        if (err.reason === 'rate_limited') {
+          reply.header('retry-after', String(err.retryAfter));
+          return html(
+            reply,
+            429,
+            loginForm(next, 'Too many failed sign-ins. Wait a minute and try again.'),
+          );
+        }
+        return html(reply, 401, loginForm(next, 'Incorrect username or password.'));
+      }
+    },
+  );
+
+  /** The access cookie's claims, refreshing the cookies from the refresh cookie when it expired. */
+  async function cookieSession(
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<TokenClaims | undefined> {
+    const access = requestCookie(request, accessCookie);
+    if (access !== undefined) {
+      try {
+        return await sessions.verify(access, 'access');
+      } catch (err) {
+        if (!isWsgateError(err)) throw err;
+      }
+    }
+    const refresh = requestCookie(request, refreshCookie);
+    if (refresh === undefined) return undefined;
+    let pair: TokenPair;
+    try {
+      pair = await sessions.refresh(refresh, { ip: request.ip, cookies: true });
+    } catch (err) {
+      if (isWsgateError(err)) return undefined;
+      throw err;
+    }
+    setTokenCookies(reply, pair, { secure });
+    return pair.access;
+  }
+
+  app.get(
+    '/',
+    {
+      schema: {
+        summary: 'The chat page; without a valid session, a redirect to the sign-in form',
+        tags: ['pages'],
+      },
+    },
+    async (request, reply) => {
+      const claims = await cookieSession(request, reply);
+      if (!claims)
+        return reply
+          .code(303)
+          .header('location', '/login?next=%2F')
+          .header('cache-control', 'no-store')
+          .send();
+      return html(reply, 200, chatPage());
+    },
+  );
+
+  app.post(
+    '/session/refresh',
+    { schema: { summary: 'Rotate the token cookies (needs X-CSRF-Token)', tags: ['pages'] } },
+    async (request, reply) => {
+      checkCsrf(request);
+      const refresh = requestCookie(request, refreshCookie);
+      if (refresh === undefined) throw new WsgateError('credential_missing');
+      const pair = await sessions.refresh(refresh, { ip: request.ip, cookies: true });
+      setTokenCookies(reply, pair, { secure });
+      return reply.header('cache-control', 'no-store').send({ expires_in: pair.expiresIn });
+    },
+  );
+
+  app.post(
+    '/session/logout',
+    {
+      schema: {
+        summary: 'Sign out: revoke the session and clear the cookies (needs X-CSRF-Token)',
+        tags: ['pages'],
+      },
+    },
+    async (request, reply) => {
+      checkCsrf(request);
+      const token = requestCookie(request, accessCookie) ?? requestCookie(request, refreshCookie);
+      if (token !== undefined) {
+        // An expired token still names its session; its signature is checked before trusting it.
+        const claims = await sessions.claimsIgnoringExpiry(token);
+        if (claims)
+          await sessions.revoke(claims.sid, 'logout', { username: claims.sub, ip: request.ip });
+      }
+      clearTokenCookies(reply, { secure });
+      return reply
+        .code(303)
+        .header('location', '/login')
+        .header('cache-control', 'no-store')
+        .send();
+    },
+  );
+
+  app.get(
+    '/demo/token',
+    { schema: { summary: 'Seed demo: connect with a pasted token', tags: ['pages'] } },
+    async (_request, reply) => html(reply, 200, demoTokenPage()),
+  );
+  app.get(
+    '/demo/cookie',
+    {
+      schema: { summary: 'Seed demo: connect with the cookie and its CSRF value', tags: ['pages'] },
+    },
+    async (_request, reply) => html(reply, 200, demoCookiePage()),
+  );
+
+  app.get(
+    '/me',
+    { schema: { summary: 'The signed-in user of the cookie session', tags: ['pages'] } },
+    async (request, reply) => {
+      const claims = await cookieSession(request, reply);
+      if (!claims) throw new WsgateError('credential_missing');
+      reply.header('cache-control', 'no-store');
+      return { user: claims.sub, scope: claims.scope, exp: claims.exp };
+    },
+  );
+}
