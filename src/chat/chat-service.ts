@@ -34,6 +34,8 @@ interface Member {
   readonly scopes: ReadonlySet<string>;
   readonly rooms: Set<string>;
   errors: number;
+  /** Frames of one connection are handled one after another, in the order they arrived. */
+  queue: Promise<void>;
 }
 
 interface Room {
@@ -90,12 +92,16 @@ export class ChatService {
       scopes: principal.scopes,
       rooms: new Set(),
       errors: 0,
+      queue: Promise.resolve(),
     };
     this.#send(member, { type: 'welcome', user: member.user, rooms: [...this.#known].sort() });
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (isBinary)
-        return this.#fail(member, new FrameError('invalid_request', 'Frames are JSON text'));
-      void this.#onFrame(member, rawText(data));
+      // #onFrame and #fail never throw, so the chain never breaks.
+      member.queue = member.queue.then(() =>
+        isBinary
+          ? this.#fail(member, new FrameError('invalid_request', 'Frames are JSON text'))
+          : this.#onFrame(member, rawText(data)),
+      );
     });
     ws.on('close', () => {
       for (const room of member.rooms) this.#leave(member, room);

@@ -23,6 +23,11 @@ A credential arrives in exactly one way: \`Authorization: Bearer\`; subprotocols
 upgrade and then a close frame whose code says why (4401 invalid token, 4403 forbidden, 4410
 revoked, 4419 expired, 4429 rate limited; see docs/protocol.md).`;
 
+/** Turns the `code` spans of already-escaped text into <code> elements. */
+function inlineCode(escaped: string): string {
+  return escaped.replace(/`([^`]+)`/g, '<code>$1</code>');
+}
+
 interface Operation {
   summary?: string;
   description?: string;
@@ -40,7 +45,7 @@ export function docsRoutes(app: FastifyInstance): void {
       for (const [method, op] of Object.entries(methods)) {
         rows.push(`<div class="card">
 <p><span class="method method-${escapeHtml(method)}">${escapeHtml(method.toUpperCase())}</span> <code>${escapeHtml(path)}</code> — ${escapeHtml(op.summary ?? '')}</p>
-${op.description ? `<p class="muted">${escapeHtml(op.description)}</p>` : ''}
+${op.description ? `<p class="muted">${inlineCode(escapeHtml(op.description))}</p>` : ''}
 </div>`);
       }
     }
