@@ -1,5 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
 import { WsgateError } from '../errors.js';
+import { safeEqual } from '../credentials/compare.js';
 import type { Credential, TransportName } from '../credentials/credential.js';
 import type { TicketStore } from '../credentials/tickets.js';
 import { scopesOf, type TokenClaims, type TokenType } from '../tokens/claims.js';
@@ -30,12 +30,6 @@ export const guest: Principal = Object.freeze({
 });
 
 export type { VerifyJwt } from '../tokens/verify.js';
-
-function sameString(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 /**
  * Turns a credential into a principal under an endpoint's policy. Every failure is a
@@ -68,7 +62,7 @@ export async function authenticate(
     if (
       claims.csrf === undefined ||
       credential.csrf === undefined ||
-      !sameString(claims.csrf, credential.csrf)
+      !safeEqual(claims.csrf, credential.csrf)
     ) {
       throw new WsgateError('csrf_failed');
     }

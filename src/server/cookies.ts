@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { timingSafeEqual } from 'node:crypto';
+import { safeEqual } from '../credentials/compare.js';
 import { WsgateError } from '../errors.js';
 import {
   accessCookie,
@@ -80,8 +80,6 @@ export function requestCookie(request: FastifyRequest, name: string): string | u
 /** Double-submit check: the `X-CSRF-Token` header must equal the token's `csrf` claim. */
 export function checkCsrfHeader(request: FastifyRequest, expected: string | undefined): void {
   const header = request.headers['x-csrf-token'];
-  if (typeof header !== 'string' || expected === undefined) throw new WsgateError('csrf_failed');
-  const a = Buffer.from(header);
-  const b = Buffer.from(expected);
-  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new WsgateError('csrf_failed');
+  if (typeof header !== 'string' || !safeEqual(header, expected))
+    throw new WsgateError('csrf_failed');
 }

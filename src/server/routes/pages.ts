@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WsgateError, isWsgateError } from '../../errors.js';
 import { accessCookie, csrfCookie, refreshCookie } from '../../credentials/cookie.js';
@@ -8,6 +7,7 @@ import { LoginError, type TokenPair } from '../../sessions/session-service.js';
 import type { TokenClaims } from '../../tokens/claims.js';
 import type { Runtime } from '../../runtime.js';
 import { escapeHtml, htmlPage } from '../html.js';
+import { safeEqual } from '../../credentials/compare.js';
 import { clearTokenCookies, requestCookie, setTokenCookies } from '../cookies.js';
 
 const webDir = fileURLToPath(new URL('../../../web/', import.meta.url));
@@ -128,17 +128,10 @@ function html(reply: FastifyReply, status: number, body: string): FastifyReply {
     .send(body);
 }
 
-function sameValue(a: string | undefined, b: string | undefined): boolean {
-  if (a === undefined || b === undefined) return false;
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 /** The `X-CSRF-Token` header must equal the `csrf_access_token` cookie (double submit). */
 function checkCsrf(request: FastifyRequest): void {
   const header = request.headers['x-csrf-token'];
-  if (typeof header !== 'string' || !sameValue(header, requestCookie(request, csrfCookie))) {
+  if (typeof header !== 'string' || !safeEqual(header, requestCookie(request, csrfCookie))) {
     throw new WsgateError('csrf_failed');
   }
 }
