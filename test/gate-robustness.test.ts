@@ -5,178 +5,21 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect as netConnect, type Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { startTestServer, passwordGrant, type TestServer } from './support/server.js';
 import { connect, wsUrl, type Outcome } from './support/ws.js';
-
-const waitMs = 2000;
-
-// ---------------------------------------------------------------------------------------------
-// Raw socket plumbing
-
-interface RawClient {
-  readonly socket: Socket;
-  received(): Buffer;
-  /** True once the server ended the stream or the socket closed. */
-  readonly ended: boolean;
-  /** Resolves true when `done()` holds, false when the socket ended first or `ms` passed. */
-  waitFor(done: () => boolean, ms?: number): Promise<boolean>;
-  /** Resolves when the socket has fully closed (true) or `ms` passed (false). */
-  waitForClose(ms?: number): Promise<boolean>;
-  write(data: Buffer | string): void;
-  destroy(): void;
-}
-
-function openRaw(port: number): Promise<RawClient> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let ended = false;
-    let closed = false;
-    const listeners = new Set<() => void>();
-    const notify = () => {
-      for (const l of [...listeners]) l();
-    };
-    const socket = netConnect({ host: '127.0.0.1', port });
-    socket.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      notify();
-    });
-    socket.on('end', () => {
-      ended = true;
-      notify();
-    });
-    socket.on('close', () => {
-      ended = true;
-      closed = true;
-      notify();
-    });
-    // A reset from the server (terminate) is an expected way for these exchanges to end.
-    socket.on('error', () => undefined);
-    socket.once('connect', () => {
-      const wait = (done: () => boolean, ms: number, stopOnEnd: boolean) =>
-        new Promise<boolean>((res) => {
-          const check = () => {
-            if (done()) return finish(true);
-            if (stopOnEnd && ended) return finish(false);
-          };
-          const timer = setTimeout(() => finish(done()), ms);
-          function finish(value: boolean): void {
-            clearTimeout(timer);
-            listeners.delete(check);
-            res(value);
-          }
-          listeners.add(check);
-          check();
-        });
-      const client: RawClient = {
-        socket,
-        received: () => Buffer.concat(chunks),
-        get ended() {
-          return ended;
-        },
-        waitFor: (done, ms = waitMs) => wait(done, ms, true),
-        waitForClose: (ms = waitMs) => wait(() => closed, ms, false),
-        write(data) {
-          if (!socket.destroyed && socket.writable) socket.write(data);
-        },
-        destroy() {
-          socket.destroy();
-        },
-      };
-      resolve(client);
-    });
-    socket.once('error', reject);
-  });
-}
-
-interface HttpHead {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  /** Length in bytes of the head, blank line included. */
-  readonly length: number;
-  readonly rest: Buffer;
-}
-
-function parseHead(bytes: Buffer): HttpHead | undefined {
-  const end = bytes.indexOf('\r\n\r\n');
-  if (end === -1) return undefined;
-  const [statusLine = '', ...lines] = bytes.subarray(0, end).toString('latin1').split('\r\n');
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    if (colon === -1) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
-  }
-  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
-  return { status, headers, length: end + 4, rest: bytes.subarray(end + 4) };
-}
-
-/** Turns a string into the bytes a client would send, written as latin1 (UTF-8 for non-ASCII). */
-function wire(value: string): string {
-  return Buffer.from(value, 'utf8').toString('latin1');
-}
-
-/** A handshake request as bytes; headers are sent in order, exactly as given. */
-function handshake(target: string, host: string, headers: [string, string][] = []): Buffer {
-  let out = `GET ${wire(target)} HTTP/1.1\r\nhost: ${host}\r\nupgrade: websocket\r\n`;
-  out += `connection: Upgrade\r\nsec-websocket-version: 13\r\n`;
-  out += `sec-websocket-key: ${randomBytes(16).toString('base64')}\r\n`;
-  for (const [name, value] of headers) out += `${name}: ${wire(value)}\r\n`;
-  return Buffer.from(`${out}\r\n`, 'latin1');
-}
-
-const op = { text: 0x1, close: 0x8, ping: 0x9, pong: 0xa } as const;
-
-interface ServerFrame {
-  readonly opcode: number;
-  readonly payload: Buffer;
-}
-
-/** Parses the complete (unmasked, server-sent) frames in `bytes`. */
-function parseFrames(bytes: Buffer): ServerFrame[] {
-  const frames: ServerFrame[] = [];
-  let at = 0;
-  while (bytes.length - at >= 2) {
-    const b0 = bytes[at] ?? 0;
-    const b1 = bytes[at + 1] ?? 0;
-    let length = b1 & 0x7f;
-    let offset = at + 2;
-    if (length === 126) {
-      if (bytes.length < offset + 2) break;
-      length = bytes.readUInt16BE(offset);
-      offset += 2;
-    } else if (length === 127) {
-      if (bytes.length < offset + 8) break;
-      length = Number(bytes.readBigUInt64BE(offset));
-      offset += 8;
-    }
-    if (bytes.length < offset + length) break;
-    frames.push({ opcode: b0 & 0x0f, payload: bytes.subarray(offset, offset + length) });
-    at = offset + length;
-  }
-  return frames;
-}
-
-function framesAfterHead(client: RawClient): ServerFrame[] {
-  const head = parseHead(client.received());
-  return head ? parseFrames(client.received().subarray(head.length)) : [];
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `done` until it holds or `ms` pass; returns its last value. */
-async function eventually(done: () => boolean, ms = waitMs): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (!done() && Date.now() < until) await delay(10);
-  return done();
-}
+import {
+  openRaw,
+  parseHead,
+  handshakeBytes,
+  wire,
+  op,
+  framesAfterHead,
+  closeCodeOf,
+  delay,
+  eventually,
+} from './support/raw-socket.js';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -212,7 +55,7 @@ describe('heartbeat', () => {
     try {
       const upgradedAt = Date.now();
       raw.write(
-        handshake('/secured-ws', `127.0.0.1:${server.port}`, [
+        handshakeBytes('/secured-ws', `127.0.0.1:${server.port}`, [
           ['authorization', `Bearer ${accessToken}`],
         ]),
       );
@@ -452,7 +295,7 @@ describe('random handshakes (property)', () => {
 
         const client = await openRaw(server.port);
         try {
-          client.write(handshake(target, host, headers));
+          client.write(handshakeBytes(target, host, headers));
           await client.waitFor(() => parseHead(client.received()) !== undefined);
           const head = parseHead(client.received());
           assert.ok(head, `no response head for ${JSON.stringify(input)}`);
@@ -469,7 +312,7 @@ describe('random handshakes (property)', () => {
                 assert.equal(first.payload.toString('utf8'), 'Welcome guest!');
               } else {
                 assert.equal(first.opcode, op.close, `first frame opcode ${first.opcode}`);
-                const code = first.payload.length >= 2 ? first.payload.readUInt16BE(0) : 0;
+                const code = closeCodeOf(first) ?? 0;
                 assert.ok(closeCodes.has(code), `close code ${code}`);
                 assert.ok(first.payload.length - 2 <= 123, 'close reason ≤ 123 bytes');
               }

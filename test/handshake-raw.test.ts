@@ -5,146 +5,27 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect as netConnect, type Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { startTestServer, passwordGrant, type TestServer } from './support/server.js';
 import { connect as wsConnect, wsUrl } from './support/ws.js';
+import {
+  openRaw,
+  parseHead,
+  handshake,
+  newKey,
+  op,
+  frame,
+  parseFrames,
+  closeCodeOf,
+  waitMs,
+  type RawClient,
+  type HttpHead,
+  type ServerFrame,
+} from './support/raw-socket.js';
 
-/** How long any single raw exchange may take before the test gives up waiting. */
-const waitMs = 2000;
 const maxPayload = 64 * 1024;
 
 // ---------------------------------------------------------------------------------------------
-// Raw socket plumbing
-
-/** A raw TCP client that records everything the server sends and whether it ended the stream. */
-interface RawClient {
-  readonly socket: Socket;
-  /** Every byte received so far. */
-  received(): Buffer;
-  /** True once the server ended or the socket closed (reset included). */
-  readonly ended: boolean;
-  /** Resolves true when `done()` holds, false when the socket ended first or `ms` passed. */
-  waitFor(done: () => boolean, ms?: number): Promise<boolean>;
-  /** Resolves when the socket has ended (true) or `ms` passed (false). */
-  waitForEnd(ms?: number): Promise<boolean>;
-  write(data: Buffer | string): void;
-  destroy(): void;
-}
-
-function openRaw(port: number): Promise<RawClient> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let ended = false;
-    const listeners = new Set<() => void>();
-    const notify = () => {
-      for (const l of [...listeners]) l();
-    };
-    const socket = netConnect({ host: '127.0.0.1', port });
-    socket.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      notify();
-    });
-    const onEnd = () => {
-      ended = true;
-      notify();
-    };
-    socket.on('end', onEnd);
-    socket.on('close', onEnd);
-    // Writes after the server hung up may fail with EPIPE / ECONNRESET: that is expected here.
-    socket.on('error', () => undefined);
-    socket.once('connect', () => {
-      const client: RawClient = {
-        socket,
-        received: () => Buffer.concat(chunks),
-        get ended() {
-          return ended;
-        },
-        waitFor(done, ms = waitMs) {
-          return new Promise((res) => {
-            const check = () => {
-              if (done()) return finish(true);
-              if (ended) return finish(false);
-            };
-            const timer = setTimeout(() => finish(done()), ms);
-            function finish(value: boolean): void {
-              clearTimeout(timer);
-              listeners.delete(check);
-              res(value);
-            }
-            listeners.add(check);
-            check();
-          });
-        },
-        waitForEnd(ms = waitMs) {
-          return client.waitFor(() => ended, ms);
-        },
-        write(data) {
-          if (!socket.destroyed && socket.writable) socket.write(data);
-        },
-        destroy() {
-          socket.destroy();
-        },
-      };
-      resolve(client);
-    });
-    socket.once('error', reject);
-  });
-}
-
-interface HttpHead {
-  readonly statusLine: string;
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  /** The raw head, status line to the blank line included. */
-  readonly raw: string;
-  /** Bytes after the head: an HTTP body, or WebSocket frames after a 101. */
-  readonly rest: Buffer;
-}
-
-const crlf2 = Buffer.from('\r\n\r\n');
-
-function parseHead(bytes: Buffer): HttpHead | undefined {
-  const end = bytes.indexOf(crlf2);
-  if (end === -1) return undefined;
-  const raw = bytes.subarray(0, end + 4).toString('latin1');
-  const [statusLine = '', ...lines] = raw.slice(0, -4).split('\r\n');
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    if (colon === -1) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
-  }
-  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
-  return { statusLine, status, headers, raw, rest: bytes.subarray(end + 4) };
-}
-
-function newKey(): string {
-  return randomBytes(16).toString('base64');
-}
-
-/** A handshake request; `null` drops a default header. */
-function handshake(
-  target: string,
-  headers: Record<string, string | null> = {},
-  method = 'GET',
-): string {
-  const all: Record<string, string | null> = {
-    host: '127.0.0.1',
-    upgrade: 'websocket',
-    connection: 'Upgrade',
-    'sec-websocket-version': '13',
-    'sec-websocket-key': newKey(),
-    ...headers,
-  };
-  let out = `${method} ${target} HTTP/1.1\r\n`;
-  for (const [name, value] of Object.entries(all)) {
-    if (value !== null) out += `${name}: ${value}\r\n`;
-  }
-  return `${out}\r\n`;
-}
+// Raw exchanges
 
 interface RawHttpResult {
   readonly head: HttpHead | undefined;
@@ -175,84 +56,6 @@ function assertNoUpgrade(result: RawHttpResult): void {
   );
   assert.equal(result.head?.headers['upgrade'], undefined);
   assert.equal(result.head?.headers['sec-websocket-accept'], undefined);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Frames
-
-/** A client frame: masked unless told otherwise. */
-function frame(
-  opcode: number,
-  payload: Buffer | string,
-  options: { fin?: boolean; mask?: boolean; length?: number } = {},
-): Buffer {
-  const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  const fin = options.fin ?? true;
-  const mask = options.mask ?? true;
-  const length = options.length ?? data.length;
-  let header: Buffer;
-  if (length < 126) {
-    header = Buffer.alloc(2);
-    header[1] = length;
-  } else if (length < 65536) {
-    header = Buffer.alloc(4);
-    header[1] = 126;
-    header.writeUInt16BE(length, 2);
-  } else {
-    header = Buffer.alloc(10);
-    header[1] = 127;
-    header.writeBigUInt64BE(BigInt(length), 2);
-  }
-  header[0] = (fin ? 0x80 : 0) | opcode;
-  if (!mask) return Buffer.concat([header, data]);
-  header[1] = (header[1] ?? 0) | 0x80;
-  const key = randomBytes(4);
-  const masked = Buffer.alloc(data.length);
-  for (let i = 0; i < data.length; i++) masked[i] = (data[i] ?? 0) ^ (key[i % 4] ?? 0);
-  return Buffer.concat([header, key, masked]);
-}
-
-const op = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8 } as const;
-
-interface ServerFrame {
-  readonly fin: boolean;
-  readonly opcode: number;
-  readonly payload: Buffer;
-}
-
-/** Parses the complete (unmasked, server-sent) frames at the start of `bytes`. */
-function parseFrames(bytes: Buffer): ServerFrame[] {
-  const frames: ServerFrame[] = [];
-  let at = 0;
-  while (bytes.length - at >= 2) {
-    const b0 = bytes[at] ?? 0;
-    const b1 = bytes[at + 1] ?? 0;
-    let length = b1 & 0x7f;
-    let offset = at + 2;
-    if (length === 126) {
-      if (bytes.length < offset + 2) break;
-      length = bytes.readUInt16BE(offset);
-      offset += 2;
-    } else if (length === 127) {
-      if (bytes.length < offset + 8) break;
-      length = Number(bytes.readBigUInt64BE(offset));
-      offset += 8;
-    }
-    assert.equal(b1 & 0x80, 0, 'server frames must not be masked');
-    if (bytes.length < offset + length) break;
-    frames.push({
-      fin: (b0 & 0x80) !== 0,
-      opcode: b0 & 0x0f,
-      payload: bytes.subarray(offset, offset + length),
-    });
-    at = offset + length;
-  }
-  return frames;
-}
-
-/** The close code of a close frame: its first two payload bytes, big-endian. */
-function closeCodeOf(f: ServerFrame): number | undefined {
-  return f.payload.length >= 2 ? f.payload.readUInt16BE(0) : undefined;
 }
 
 /** An upgraded raw connection. */
@@ -288,7 +91,7 @@ async function upgradeRaw(
     assert.fail(`expected 101, got ${head.statusLine}: ${head.rest.toString('utf8')}`);
   }
   const headLength = head.raw.length;
-  const frames = () => parseFrames(client.received().subarray(headLength));
+  const frames = () => parseFrames(client.received().subarray(headLength), true);
   const closeFrame = () => frames().find((f) => f.opcode === op.close);
   const ws: RawWebSocket = {
     client,
