@@ -1,4 +1,5 @@
 import type { WebSocket, RawData } from 'ws';
+import { messageText } from '../message-text.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Storage } from '../storage/types.js';
@@ -100,7 +101,7 @@ export class ChatService {
       member.queue = member.queue.then(() =>
         isBinary
           ? this.#fail(member, new FrameError('invalid_request', 'Frames are JSON text'))
-          : this.#onFrame(member, rawText(data)),
+          : this.#onFrame(member, messageText(data)),
       );
     });
     ws.on('close', () => {
@@ -268,10 +269,4 @@ export class ChatService {
     member.errors += 1;
     if (member.errors > this.#o.maxErrors) member.ws.close(4400, 'Too many malformed frames');
   }
-}
-
-function rawText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
 }

@@ -1,37 +1,12 @@
 import type { ChatMessage } from '../storage/types.js';
+import { roomPattern, type ClientFrame, type MessageFrame } from '../client/protocol.js';
 
-/** Room names: lower-case, digits, `_` and `-`, 1–64 characters, starting with a letter or digit. */
-export const roomPattern = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export { roomPattern } from '../client/protocol.js';
+export type { ClientFrame, ServerFrame, MessageFrame } from '../client/protocol.js';
+
 export const maxTextLength = 4000;
 /** Client message ids (for acks) are short opaque strings. */
 const clientIdPattern = /^[A-Za-z0-9_.:-]{1,64}$/;
-
-export type ClientFrame =
-  | { type: 'join'; room: string; since?: number }
-  | { type: 'leave'; room: string }
-  | { type: 'send'; room: string; text: string; id?: string }
-  | { type: 'auth'; token: string }
-  | { type: 'ping' };
-
-export type ServerFrame =
-  | { type: 'welcome'; user: string; rooms: string[] }
-  | { type: 'joined'; room: string; members: string[]; history: MessageFrame[] }
-  | MessageFrame
-  | { type: 'ack'; id: string; msgId: number }
-  | { type: 'presence'; room: string; user: string; state: 'join' | 'leave' }
-  | { type: 'error'; code: ChatErrorCode; message: string; id?: string }
-  | { type: 'expiring'; in: number }
-  | { type: 'reauthenticated'; exp: number }
-  | { type: 'pong' };
-
-export interface MessageFrame {
-  type: 'message';
-  room: string;
-  id: number;
-  user: string;
-  text: string;
-  ts: number;
-}
 
 export type ChatErrorCode =
   | 'invalid_request'

@@ -1,11 +1,13 @@
+import type { RawData } from 'ws';
 import { WsgateError } from '../errors.js';
+import { messageText } from '../message-text.js';
 import { maxTokenLength } from '../tokens/claims.js';
 
 /** Whether a message is an auth frame at all (cheap check before parsing it fully). */
-export function isAuthFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): boolean {
+export function isAuthFrame(data: RawData, isBinary: boolean): boolean {
   if (isBinary) return false;
   try {
-    const message: unknown = JSON.parse(textOf(data));
+    const message: unknown = JSON.parse(messageText(data));
     return (
       typeof message === 'object' &&
       message !== null &&
@@ -16,19 +18,13 @@ export function isAuthFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boo
   }
 }
 
-function textOf(data: Buffer | ArrayBuffer | Buffer[]): string {
-  return Array.isArray(data)
-    ? Buffer.concat(data).toString('utf8')
-    : Buffer.from(data as ArrayBuffer).toString('utf8');
-}
-
 /**
  * Reads `{"type":"auth","token":"…"}`, the first message of a `wsgate.v1` client that brought no
  * credential in its handshake (and, later, an in-band refresh). Returns the token.
  */
-export function parseAuthFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): string {
+export function parseAuthFrame(data: RawData, isBinary: boolean): string {
   if (isBinary) throw new WsgateError('invalid_request', 'Expected a text auth message');
-  const text = textOf(data);
+  const text = messageText(data);
   if (text.length > maxTokenLength + 64) throw new WsgateError('token_too_large');
   let message: unknown;
   try {

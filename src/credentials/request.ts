@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { WsgateError } from '../errors.js';
 
-/** The subprotocol every wsgate-aware client offers; the server selects it. */
-export const v1Protocol = 'wsgate.v1';
-/** Prefix of the subprotocol that carries a bearer JWT, for browsers that cannot set headers. */
-export const bearerProtocolPrefix = 'wsgate.bearer.';
+import { v1Protocol } from '../client/protocol.js';
+
+// The wire names are defined once, in the browser-safe protocol module the client also uses.
+export { v1Protocol, bearerProtocolPrefix } from '../client/protocol.js';
 
 /** Longest request target accepted on a handshake (the query may carry a ticket or token). */
 export const maxUrlLength = 4096;

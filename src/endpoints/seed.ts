@@ -1,4 +1,5 @@
 import type { WebSocket, RawData } from 'ws';
+import { messageText } from '../message-text.js';
 import type { Gate } from '../handshake/gate.js';
 import type { Principal } from '../handshake/authenticate.js';
 
@@ -6,14 +7,8 @@ import type { Principal } from '../handshake/authenticate.js';
 function echo(ws: WebSocket): void {
   ws.on('message', (data: RawData, isBinary: boolean) => {
     if (isBinary) return void ws.close(4400, 'Text frames only');
-    ws.send(`You wrote: ${rawText(data)}`);
+    ws.send(`You wrote: ${messageText(data)}`);
   });
-}
-
-function rawText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
 }
 
 /** fastapi-jwt-auth's answer: the login line, the decoded token as JSON, then an echo. */

@@ -2,7 +2,7 @@ import { WsgateError } from '../errors.js';
 import { safeEqual } from '../credentials/compare.js';
 import type { Credential, TransportName } from '../credentials/credential.js';
 import type { TicketStore } from '../credentials/tickets.js';
-import { scopesOf, type TokenClaims, type TokenType } from '../tokens/claims.js';
+import { parseScope, type TokenClaims, type TokenType } from '../tokens/claims.js';
 import type { VerifyJwt } from '../tokens/verify.js';
 
 /** What an endpoint demands of a credential, after fastapi-jwt-auth's four modes, plus scopes. */
@@ -59,16 +59,10 @@ export async function authenticate(
     claims = await deps.verify(credential.value, wanted);
   }
   if (credential.transport === 'cookie') {
-    if (
-      claims.csrf === undefined ||
-      credential.csrf === undefined ||
-      !safeEqual(claims.csrf, credential.csrf)
-    ) {
-      throw new WsgateError('csrf_failed');
-    }
+    if (!safeEqual(claims.csrf, credential.csrf)) throw new WsgateError('csrf_failed');
   }
   if (policy.requirement === 'fresh' && !claims.fresh) throw new WsgateError('not_fresh');
-  const scopes = scopesOf(claims);
+  const scopes = parseScope(claims.scope);
   for (const scope of policy.scopes ?? []) {
     if (!scopes.has(scope)) throw new WsgateError('insufficient_scope');
   }

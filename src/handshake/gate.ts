@@ -259,51 +259,48 @@ export class Gate {
    */
   #awaitFirstMessage(ws: WebSocket, endpoint: Endpoint, request: HandshakeRequest): void {
     const optional = endpoint.policy.requirement === 'optional';
-    this.#pending.add(ws);
-    ws.once('close', () => this.#pending.delete(ws));
-    const timer = setTimeout(() => {
-      this.#pending.delete(ws);
-      if (!optional) return this.#closeWith(ws, request, null, new WsgateError('auth_timeout'));
-      ws.off('message', onMessage);
-      ws.off('close', onClose);
-      this.#accept(ws, guest, endpoint, request);
-    }, this.#limits.authTimeoutMs);
     // Messages that follow the auth message while it is checked are kept for the endpoint.
     const queued: [RawData, boolean][] = [];
     let first = true;
-    const onClose = () => clearTimeout(timer);
-    const onMessage = (data: RawData, isBinary: boolean) => {
-      if (!first) {
-        if (queued.length >= 16)
-          return this.#closeWith(
-            ws,
-            request,
-            'first-message',
-            new WsgateError('policy_violation', 'Wait for authentication'),
-          );
-        queued.push([data, isBinary]);
-        return;
-      }
-      first = false;
+    /** Ends the wait for the first message (timer, drain bookkeeping). */
+    const stopWaiting = () => {
       clearTimeout(timer);
       this.#pending.delete(ws);
-      if (optional && !isAuthFrame(data, isBinary)) {
-        ws.off('message', onMessage);
-        ws.off('close', onClose);
-        this.#accept(ws, guest, endpoint, request);
-        ws.emit('message', data, isBinary);
-        return;
+    };
+    /** Hands the socket over: the endpoint's own listeners take it from here. */
+    const release = () => {
+      stopWaiting();
+      ws.off('message', onMessage);
+      ws.off('close', release);
+    };
+    const timer = setTimeout(() => {
+      release();
+      if (optional) this.#accept(ws, guest, endpoint, request);
+      else this.#closeWith(ws, request, null, new WsgateError('auth_timeout'));
+    }, this.#limits.authTimeoutMs);
+    const onMessage = (data: RawData, isBinary: boolean) => {
+      if (!first) {
+        if (queued.length < 16) return void queued.push([data, isBinary]);
+        const error = new WsgateError('policy_violation', 'Wait for authentication');
+        return this.#closeWith(ws, request, 'first-message', error);
       }
+      first = false;
+      if (optional && !isAuthFrame(data, isBinary)) {
+        release();
+        this.#accept(ws, guest, endpoint, request);
+        return void ws.emit('message', data, isBinary);
+      }
+      stopWaiting();
       void this.#firstMessage(ws, endpoint, request, data, isBinary).then((accepted) => {
-        ws.off('message', onMessage);
-        ws.off('close', onClose);
+        release();
         if (!accepted) return;
         for (const [queuedData, queuedBinary] of queued)
           ws.emit('message', queuedData, queuedBinary);
       });
     };
+    this.#pending.add(ws);
     ws.on('message', onMessage);
-    ws.once('close', onClose);
+    ws.once('close', release);
   }
 
   async #firstMessage(

@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js';
 import type { KeySet } from '../tokens/keys.js';
 import { issueToken } from '../tokens/issue.js';
 import { verifyToken } from '../tokens/verify.js';
-import type { TokenClaims, TokenType } from '../tokens/claims.js';
+import { parseScope, type TokenClaims, type TokenType } from '../tokens/claims.js';
 import type { AuditEvent, RevocationReason, Storage, User } from '../storage/types.js';
 import { verifyDummyPassword, verifyPassword, maxPasswordLength } from '../users/passwords.js';
 import type { LoginLimiter } from './login-limiter.js';
@@ -60,10 +60,6 @@ export class LoginError extends Error {
     );
     this.name = 'LoginError';
   }
-}
-
-function scopeSet(scope: string): Set<string> {
-  return new Set(scope.split(' ').filter(Boolean));
 }
 
 /**
@@ -144,9 +140,9 @@ export class SessionService {
   }
 
   #grantScope(user: User, requested: string | undefined): string {
-    const allowed = scopeSet(user.scopes);
+    const allowed = parseScope(user.scopes);
     if (requested === undefined || requested.trim() === '') return [...allowed].join(' ');
-    const wanted = scopeSet(requested);
+    const wanted = parseScope(requested);
     for (const s of wanted) if (!allowed.has(s)) throw new LoginError('invalid_scope');
     return [...wanted].join(' ');
   }
@@ -323,8 +319,8 @@ export class SessionService {
     switch (result.outcome) {
       case 'rotated': {
         // Scopes taken away from the user since login are not granted again.
-        const allowed = scopeSet(user.scopes);
-        const scope = [...scopeSet(result.session.scope)].filter((s) => allowed.has(s)).join(' ');
+        const allowed = parseScope(user.scopes);
+        const scope = [...parseScope(result.session.scope)].filter((s) => allowed.has(s)).join(' ');
         const access = await this.#issue(
           'access',
           claims.sub,

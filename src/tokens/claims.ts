@@ -32,6 +32,7 @@ export interface TokenClaims {
 /** Largest token accepted; anything longer is refused before it is parsed. */
 export const maxTokenLength = 8192;
 
-export function scopesOf(claims: Pick<TokenClaims, 'scope'>): Set<string> {
-  return new Set(claims.scope.split(' ').filter(Boolean));
+/** The set of scopes in a space-separated `scope` string (RFC 6749 §3.3). */
+export function parseScope(scope: string): Set<string> {
+  return new Set(scope.split(' ').filter(Boolean));
 }

@@ -7,8 +7,7 @@ import { LoginError, type TokenPair } from '../../sessions/session-service.js';
 import type { TokenClaims } from '../../tokens/claims.js';
 import type { Runtime } from '../../runtime.js';
 import { escapeHtml, htmlPage } from '../html.js';
-import { safeEqual } from '../../credentials/compare.js';
-import { clearTokenCookies, requestCookie, setTokenCookies } from '../cookies.js';
+import { checkCsrfHeader, clearTokenCookies, requestCookie, setTokenCookies } from '../cookies.js';
 
 const webDir = fileURLToPath(new URL('../../../web/', import.meta.url));
 
@@ -130,10 +129,7 @@ function html(reply: FastifyReply, status: number, body: string): FastifyReply {
 
 /** The `X-CSRF-Token` header must equal the `csrf_access_token` cookie (double submit). */
 function checkCsrf(request: FastifyRequest): void {
-  const header = request.headers['x-csrf-token'];
-  if (typeof header !== 'string' || !safeEqual(header, requestCookie(request, csrfCookie))) {
-    throw new WsgateError('csrf_failed');
-  }
+  checkCsrfHeader(request, requestCookie(request, csrfCookie));
 }
 
 /** Reads the static files once at start: only these names are ever served from disk. */
