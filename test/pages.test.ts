@@ -124,6 +124,28 @@ describe('cookie login and pages', () => {
     assert.equal(decodeJwt(next.get('access_token_cookie')?.value ?? '').fresh, false);
   });
 
+  it('renews the session after the access cookie has expired: the CSRF cookie outlives it', async () => {
+    const jar = cookiesOf(await signIn());
+    assert.ok(jar.get('access_token_cookie')?.attributes.includes('Max-Age=900'));
+    assert.ok(jar.get('csrf_access_token')?.attributes.includes('Max-Age=1209600'));
+    // What a browser still holds once the access cookie's Max-Age has passed.
+    jar.delete('access_token_cookie');
+    server.clock.advance(16 * 60_000);
+    try {
+      const res = await fetch(`${server.url}/session/refresh`, {
+        method: 'POST',
+        headers: {
+          cookie: cookieHeader(jar),
+          'x-csrf-token': jar.get('csrf_access_token')?.value ?? '',
+        },
+      });
+      assert.equal(res.status, 200);
+      assert.ok(cookiesOf(res).get('access_token_cookie'));
+    } finally {
+      server.clock.advance(-16 * 60_000);
+    }
+  });
+
   it('signs out: revokes the session, clears the cookies, 303 to /login; the socket opened with the cookie is refused after', async () => {
     const jar = cookiesOf(await signIn());
     const csrf = jar.get('csrf_access_token')?.value ?? '';

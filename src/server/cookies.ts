@@ -47,10 +47,12 @@ export function setTokenCookies(
       secure: options.secure,
       maxAge: refreshAge,
     }),
+    // The CSRF value must outlive the access cookie: POST /session/refresh, which renews an
+    // expired access cookie, is guarded by it.
     serialize(csrfCookie, pair.access.csrf ?? '', {
       httpOnly: false,
       secure: options.secure,
-      maxAge: accessAge,
+      maxAge: refreshAge,
     }),
     serialize(csrfRefreshCookie, pair.refresh.csrf ?? '', {
       httpOnly: false,
