@@ -1,9 +1,10 @@
 import type { WebSocket, RawData } from 'ws';
-import { messageText } from '../message-text.js';
+import { messageText } from '../frames.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Storage } from '../storage/types.js';
 import type { Principal } from '../handshake/authenticate.js';
+import type { SocketControl } from '../handshake/gate.js';
 import {
   FrameError,
   messageFrame,
@@ -32,7 +33,8 @@ export interface ChatOptions {
 interface Member {
   readonly ws: WebSocket;
   readonly user: string;
-  readonly scopes: ReadonlySet<string>;
+  /** Scopes are read from here on each frame: an in-band re-authentication may change them. */
+  readonly control: SocketControl;
   readonly rooms: Set<string>;
   errors: number;
   /** Frames of one connection are handled one after another, in the order they arrived. */
@@ -85,12 +87,17 @@ export class ChatService {
   }
 
   /** The gate's connection handler for `/chat`. */
-  readonly handle = (ws: WebSocket, principal: Principal): void => {
+  readonly handle = (
+    ws: WebSocket,
+    principal: Principal,
+    _request: unknown,
+    control: SocketControl,
+  ): void => {
     if (principal.username === null) return void ws.close(4401, 'Not authenticated');
     const member: Member = {
       ws,
       user: principal.username,
-      scopes: principal.scopes,
+      control,
       rooms: new Set(),
       errors: 0,
       queue: Promise.resolve(),
@@ -128,10 +135,7 @@ export class ChatService {
         case 'send':
           return await this.#post(member, frame.room, frame.text, frame.id);
         case 'auth':
-          throw new FrameError(
-            'invalid_request',
-            'In-band authentication is not available on this connection',
-          );
+          return await member.control.reauthenticate(frame.token);
       }
     } catch (err) {
       this.#fail(member, err);
@@ -139,7 +143,7 @@ export class ChatService {
   }
 
   async #join(member: Member, name: string, since: number | undefined): Promise<void> {
-    if (!member.scopes.has('chat:read'))
+    if (!member.control.principal.scopes.has('chat:read'))
       throw new FrameError('insufficient_scope', 'Joining needs chat:read');
     if (!member.rooms.has(name) && member.rooms.size >= this.#o.maxRoomsPerConnection) {
       throw new FrameError(
@@ -182,7 +186,7 @@ export class ChatService {
   }
 
   async #post(member: Member, name: string, text: string, id: string | undefined): Promise<void> {
-    if (!member.scopes.has('chat:write'))
+    if (!member.control.principal.scopes.has('chat:write'))
       throw new FrameError('insufficient_scope', 'Sending needs chat:write', id);
     if (!member.rooms.has(name))
       throw new FrameError('not_joined', 'Join the room before sending to it', id);

@@ -1,25 +1,45 @@
 import type { WebSocket, RawData } from 'ws';
-import { messageText } from '../message-text.js';
-import type { Gate } from '../handshake/gate.js';
+import { messageText, sendJson } from '../frames.js';
+import type { Gate, SocketControl } from '../handshake/gate.js';
+import type { WsgateError } from '../errors.js';
+import { isAuthFrame, parseAuthFrame } from '../credentials/first-message.js';
 import type { Principal } from '../handshake/authenticate.js';
 
-/** Echoes each text frame as `You wrote: {data}`; a binary frame is refused with 4400. */
-function echo(ws: WebSocket): void {
+/**
+ * Echoes each text frame as `You wrote: {data}`; a binary frame is refused with 4400. A
+ * `wsgate.v1` client's `{"type":"auth"}` is an in-band re-authentication, not text to echo.
+ */
+function echo(ws: WebSocket, control: SocketControl): void {
   ws.on('message', (data: RawData, isBinary: boolean) => {
     if (isBinary) return void ws.close(4400, 'Text frames only');
+    if (control.v1 && isAuthFrame(data, isBinary)) {
+      let token: string;
+      try {
+        token = parseAuthFrame(data, isBinary);
+      } catch (err) {
+        const error = err as WsgateError;
+        return sendJson(ws, { type: 'error', code: error.code, message: error.message });
+      }
+      return void control.reauthenticate(token);
+    }
     ws.send(`You wrote: ${messageText(data)}`);
   });
 }
 
 /** fastapi-jwt-auth's answer: the login line, the decoded token as JSON, then an echo. */
-function decodedToken(ws: WebSocket, principal: Principal): void {
+function decodedToken(
+  ws: WebSocket,
+  principal: Principal,
+  _request: unknown,
+  control: SocketControl,
+): void {
   if (principal.claims === null) {
     ws.send('Welcome guest!');
   } else {
     ws.send('Successfully Login!');
     ws.send(`Here your decoded token: ${JSON.stringify(principal.claims)}`);
   }
-  echo(ws);
+  echo(ws, control);
 }
 
 /**
@@ -27,9 +47,9 @@ function decodedToken(ws: WebSocket, principal: Principal): void {
  * family (`jwt_required`, `jwt_optional`, `fresh_jwt_required`, `jwt_refresh_token_required`).
  */
 export function registerSeedEndpoints(gate: Gate): void {
-  gate.route('/secured-ws', { requirement: 'required' }, (ws, principal) => {
+  gate.route('/secured-ws', { requirement: 'required' }, (ws, principal, _request, control) => {
     ws.send(`Welcome ${principal.username ?? 'guest'}!`);
-    echo(ws);
+    echo(ws, control);
   });
   gate.route('/ws', { requirement: 'required' }, decodedToken);
   gate.route('/ws/optional', { requirement: 'optional' }, decodedToken);

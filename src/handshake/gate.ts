@@ -18,13 +18,31 @@ import {
   type VerifyJwt,
 } from './authenticate.js';
 import { isOriginAllowed } from './origin.js';
-import { TokenBuckets } from './token-bucket.js';
+import { TokenBucket, TokenBuckets } from './token-bucket.js';
+import { sendJson } from '../frames.js';
+import { SocketRegistry, type LiveSocket } from '../sessions/socket-registry.js';
+import type { ErrorCode } from '../errors.js';
+
+/** What an endpoint may ask of the gate about one of its sockets. */
+export interface SocketControl {
+  /** The client offered `wsgate.v1` (JSON control frames, close codes, in-band auth). */
+  readonly v1: boolean;
+  /** The current principal; an in-band re-authentication replaces it. */
+  readonly principal: Principal;
+  /**
+   * Handles `{"type":"auth","token"}`: a valid token of the same user, satisfying the endpoint's
+   * policy, extends the socket's life (answered `reauthenticated`); anything else gets an `error`
+   * frame and the socket keeps its old expiry.
+   */
+  reauthenticate(token: string): Promise<void>;
+}
 
 /** Called with each socket the gate lets through, already authenticated. */
 export type ConnectionHandler = (
   socket: WebSocket,
   principal: Principal,
   request: HandshakeRequest,
+  control: SocketControl,
 ) => void;
 
 export interface GateOptions {
@@ -44,6 +62,8 @@ export interface GateOptions {
   readonly limits?: Partial<GateLimits>;
   /** Told of every refused handshake, e.g. for audit and metrics. Never sees a secret. */
   readonly onReject?: (event: RejectEvent) => void;
+  /** Told of every socket the gate closes on purpose: revoked (4410) or expired (4419). */
+  readonly onKick?: (live: LiveSocket, code: ErrorCode) => void;
 }
 
 export interface GateLimits {
@@ -56,6 +76,13 @@ export interface GateLimits {
   readonly authTimeoutMs: number;
   /** Ping interval; a peer that has not answered the previous ping by the next one is dropped. */
   readonly heartbeatMs: number;
+  /** Messages per second per connection, and the burst allowed above that (then 4429). */
+  readonly messageRate: number;
+  readonly messageBurst: number;
+  /** Open sockets per user (then 429 / 4429). */
+  readonly connectionsPerUser: number;
+  /** `wsgate.v1` sockets hear `{"type":"expiring"}` this long before their token expires. */
+  readonly expiryWarningMs: number;
 }
 
 export const defaultGateLimits: GateLimits = {
@@ -64,6 +91,10 @@ export const defaultGateLimits: GateLimits = {
   handshakeBurst: 200,
   authTimeoutMs: 5000,
   heartbeatMs: 30_000,
+  messageRate: 50,
+  messageBurst: 100,
+  connectionsPerUser: 20,
+  expiryWarningMs: 60_000,
 };
 
 export interface RejectEvent {
@@ -82,10 +113,6 @@ interface Endpoint {
   readonly handler: ConnectionHandler;
 }
 
-interface Tracked {
-  alive: boolean;
-}
-
 const keyPattern = /^[+/0-9A-Za-z]{22}==$/;
 
 /**
@@ -102,7 +129,7 @@ export class Gate {
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #wss: WebSocketServer;
   readonly #buckets: TokenBuckets;
-  readonly #sockets = new Map<WebSocket, Tracked>();
+  readonly #registry: SocketRegistry;
   /** Upgraded sockets still owing their first `auth` message. */
   readonly #pending = new Set<WebSocket>();
   readonly #heartbeat: NodeJS.Timeout;
@@ -127,6 +154,11 @@ export class Gate {
       maxPayload: this.#limits.maxPayload,
       handleProtocols: (protocols) => (protocols.has(v1Protocol) ? v1Protocol : false),
     });
+    this.#registry = new SocketRegistry({
+      clock: this.#o.clock,
+      warnBeforeMs: this.#limits.expiryWarningMs,
+      ...(options.onKick === undefined ? {} : { onClose: options.onKick }),
+    });
     this.#heartbeat = setInterval(() => this.#beat(), this.#limits.heartbeatMs);
     this.#heartbeat.unref();
   }
@@ -139,7 +171,22 @@ export class Gate {
 
   /** Number of open sockets. */
   get size(): number {
-    return this.#sockets.size;
+    return this.#registry.size;
+  }
+
+  /** Open sockets of a user. */
+  countUser(username: string): number {
+    return this.#registry.countUser(username);
+  }
+
+  /** Closes every socket of these sessions with 4410 (logout, reuse, password change, …). */
+  closeSessions(sessionIds: Iterable<string>, reason?: string): number {
+    return this.#registry.closeSessions(sessionIds, 'session_revoked', reason);
+  }
+
+  /** Sends due `expiring` notices and closes expired sockets (4419) now; normally a timer does. */
+  checkExpiry(): void {
+    this.#registry.checkExpiry();
   }
 
   /** The `upgrade` listener for an `http.Server`. Never throws; every failure is answered. */
@@ -182,8 +229,10 @@ export class Gate {
         throw new WsgateError('origin_not_allowed', 'Cookie credentials need an Origin header');
       }
       let principal: Principal | undefined;
-      if (credential) principal = await this.#authenticate(credential, endpoint.policy);
-      else if (!request.offeredV1) {
+      if (credential) {
+        principal = await this.#authenticate(credential, endpoint.policy);
+        this.#checkUserLimit(principal);
+      } else if (!request.offeredV1) {
         if (endpoint.policy.requirement !== 'optional') throw new WsgateError('credential_missing');
         principal = guest;
       }
@@ -232,6 +281,16 @@ export class Gate {
     });
   }
 
+  /** Refuses a principal that already has as many sockets open as a user may. */
+  #checkUserLimit(principal: Principal): void {
+    if (principal.username === null) return;
+    if (this.#registry.countUser(principal.username) >= this.#limits.connectionsPerUser) {
+      throw new WsgateError('rate_limited', 'Too many connections for this user', {
+        retryAfter: 60,
+      });
+    }
+  }
+
   #accept(
     ws: WebSocket,
     principal: Principal,
@@ -239,14 +298,34 @@ export class Gate {
     request: HandshakeRequest,
   ): void {
     if (this.#draining) return void ws.close(1001, 'Server is shutting down');
-    const tracked: Tracked = { alive: true };
-    this.#sockets.set(ws, tracked);
+    const live = this.#registry.add(ws, principal, request.offeredV1);
     ws.on('pong', () => {
-      tracked.alive = true;
+      live.alive = true;
     });
-    ws.on('close', () => this.#sockets.delete(ws));
+    const bucket = new TokenBucket(
+      this.#limits.messageRate,
+      this.#limits.messageBurst,
+      this.#o.clock(),
+    );
+    // First in line: the message that crosses the limit is the last one the endpoint sees.
+    ws.prependListener('message', () => {
+      if (!bucket.take(this.#o.clock()))
+        this.#closeWith(
+          ws,
+          request,
+          null,
+          new WsgateError('rate_limited', 'Too many messages', { retryAfter: 1 }),
+        );
+    });
+    const control: SocketControl = {
+      v1: request.offeredV1,
+      get principal() {
+        return live.principal;
+      },
+      reauthenticate: (token) => this.#reauthenticate(live, endpoint, request, token),
+    };
     try {
-      endpoint.handler(ws, principal, request);
+      endpoint.handler(ws, principal, request, control);
     } catch (err) {
       this.#o.log?.error({ err, path: request.path }, 'endpoint handler failed');
       ws.close(1011, 'Internal error');
@@ -313,12 +392,10 @@ export class Gate {
     let transport: TransportName | null = 'first-message';
     try {
       const token = parseAuthFrame(data, isBinary);
-      // A JWT has dots; a ticket from POST /ws-ticket has none.
-      const credential: Credential = token.includes('.')
-        ? { transport: 'first-message', value: token }
-        : { transport: 'ticket', value: token };
+      const credential = credentialFromToken(token);
       transport = credential.transport;
       const principal = await this.#authenticate(credential, endpoint.policy);
+      this.#checkUserLimit(principal);
       if (ws.readyState !== ws.OPEN) return false;
       this.#accept(ws, principal, endpoint, request);
       return true;
@@ -382,13 +459,34 @@ export class Gate {
   }
 
   #beat(): void {
-    for (const [ws, tracked] of this.#sockets) {
-      if (!tracked.alive) {
-        ws.terminate();
+    for (const live of this.#registry) {
+      if (!live.alive) {
+        live.ws.terminate();
         continue;
       }
-      tracked.alive = false;
-      ws.ping();
+      live.alive = false;
+      live.ws.ping();
+    }
+  }
+
+  async #reauthenticate(
+    live: LiveSocket,
+    endpoint: Endpoint,
+    request: HandshakeRequest,
+    token: string,
+  ): Promise<void> {
+    const { ws } = live;
+    try {
+      const principal = await this.#authenticate(credentialFromToken(token), endpoint.policy);
+      if (principal.username !== live.principal.username) {
+        throw new WsgateError('invalid_token', 'The new token is for another user');
+      }
+      this.#registry.renew(live, principal);
+      sendJson(ws, { type: 'reauthenticated', exp: principal.claims?.exp ?? null });
+    } catch (err) {
+      const error = asWsgateError(err, this.#o.log);
+      this.#report(error, request, undefined, 'first-message', true);
+      sendJson(ws, { type: 'error', code: error.code, message: error.message });
     }
   }
 
@@ -399,7 +497,8 @@ export class Gate {
   async drain(timeoutMs = 5000): Promise<void> {
     this.#draining = true;
     clearInterval(this.#heartbeat);
-    const open = [...this.#sockets.keys(), ...this.#pending];
+    this.#registry.stop();
+    const open = [...[...this.#registry].map((live) => live.ws), ...this.#pending];
     this.#pending.clear();
     await Promise.all(
       open.map(
@@ -425,6 +524,13 @@ export class Gate {
 /** Creates a gate; see {@link Gate}. */
 export function createGate(options: GateOptions): Gate {
   return new Gate(options);
+}
+
+/** A JWT has dots; a ticket from POST /ws-ticket has none. */
+function credentialFromToken(token: string): Credential {
+  return token.includes('.')
+    ? { transport: 'first-message', value: token }
+    : { transport: 'ticket', value: token };
 }
 
 function asWsgateError(err: unknown, log: Logger | undefined): WsgateError {

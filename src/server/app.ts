@@ -38,6 +38,8 @@ function parseForm(body: string): Record<string, string | string[]> {
 export interface AppOptions {
   /** Overrides of the gate's limits (tests and benchmarks raise or lower them). */
   readonly gateLimits?: Partial<GateLimits>;
+  /** How often revocations made by other processes are read from the database (ms). */
+  readonly revocationPollMs?: number;
 }
 
 /** Builds the WebSocket gate of a runtime, with the seed endpoints on it. */
@@ -116,6 +118,25 @@ export async function buildApp(
   pageRoutes(app, runtime);
 
   const gate = buildGate(runtime, options);
+  // Every revocation closes the affected sockets at once (4410) and leaves one audit line.
+  const stopKicks = runtime.sessions.revocations.onRevoke(({ sessionIds, reason }) => {
+    const sockets = gate.closeSessions(sessionIds, `Session revoked (${reason})`);
+    if (sockets > 0) {
+      void runtime.sessions
+        .audit({ event: 'socket.kick', detail: { reason, sessions: sessionIds.length, sockets } })
+        .catch((err: unknown) => runtime.log.error({ err }, 'audit failed'));
+    }
+  });
+  const poll = setInterval(() => {
+    runtime.sessions
+      .pollRevocations()
+      .catch((err: unknown) => runtime.log.warn({ err }, 'revocation poll failed'));
+  }, options.revocationPollMs ?? 500);
+  poll.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(poll);
+    stopKicks();
+  });
   const chat = new ChatService({
     storage: runtime.storage,
     clock: runtime.clock,

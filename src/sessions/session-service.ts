@@ -84,9 +84,34 @@ export class SessionService {
     this.#o = { ...this.#o, issuer };
   }
 
+  /** Revocations up to here are known; later ones are picked up by {@link pollRevocations}. */
+  #watermark = 0;
+
   /** Loads the ids of revoked, unexpired sessions into memory. */
   async warm(): Promise<void> {
-    this.revocations.load(await this.#o.storage.listRevokedSessionIds(this.#o.clock()));
+    this.#watermark = this.#o.clock();
+    this.revocations.load(await this.#o.storage.listRevokedSessionIds(this.#watermark));
+  }
+
+  /**
+   * Picks up revocations another process wrote to the database (`wsgate sessions revoke`, a
+   * password change from the CLI) and applies them here: refused tokens, 4410 on open sockets.
+   */
+  async pollRevocations(): Promise<number> {
+    // A little overlap: rows committed late with an earlier timestamp are still seen.
+    const rows = await this.#o.storage.listRevokedSince(this.#watermark - 2000);
+    const fresh = new Map<RevocationReason, string[]>();
+    for (const row of rows) {
+      this.#watermark = Math.max(this.#watermark, row.revokedAt);
+      if (this.revocations.has(row.id)) continue;
+      fresh.set(row.reason, [...(fresh.get(row.reason) ?? []), row.id]);
+    }
+    let count = 0;
+    for (const [reason, sessionIds] of fresh) {
+      this.revocations.add({ sessionIds, reason });
+      count += sessionIds.length;
+    }
+    return count;
   }
 
   async audit(event: Omit<AuditEvent, 'ts'>): Promise<void> {

@@ -276,6 +276,23 @@ export class SqliteStorage implements Storage {
     return Promise.resolve(rows.map((r) => r.id));
   }
 
+  listRevokedSince(
+    since: number,
+  ): Promise<{ id: string; revokedAt: number; reason: RevocationReason }[]> {
+    const rows = this.#db
+      .prepare(
+        'SELECT id, revoked_at, revoked_reason FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at, id',
+      )
+      .all(since) as { id: string; revoked_at: number; revoked_reason: string }[];
+    return Promise.resolve(
+      rows.map((r) => ({
+        id: r.id,
+        revokedAt: r.revoked_at,
+        reason: r.revoked_reason as RevocationReason,
+      })),
+    );
+  }
+
   rotateRefreshToken(
     jti: string,
     nextJti: string,

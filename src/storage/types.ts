@@ -110,6 +110,13 @@ export interface Storage {
   revokeUserSessions(username: string, reason: RevocationReason, now: number): Promise<string[]>;
   /** Ids of sessions revoked and not yet expired at `now`; warms the in-memory revocation set. */
   listRevokedSessionIds(now: number): Promise<string[]>;
+  /**
+   * Sessions revoked at or after `since`, oldest first: how a node learns of revocations made by
+   * another process (the CLI, or a node without a shared bus).
+   */
+  listRevokedSince(
+    since: number,
+  ): Promise<{ id: string; revokedAt: number; reason: RevocationReason }[]>;
 
   /**
    * Atomically replaces refresh token `jti` with `nextJti`. Presenting a token that was already

@@ -1,0 +1,191 @@
+import type { WebSocket } from 'ws';
+import type { Clock } from '../clock.js';
+import { WsgateError, type ErrorCode } from '../errors.js';
+import type { Principal } from '../handshake/authenticate.js';
+import { DeadlineQueue } from './deadline-queue.js';
+import { sendJson } from '../frames.js';
+
+/** One open, authenticated socket as the registry knows it. */
+export interface LiveSocket {
+  readonly ws: WebSocket;
+  /** The client offered `wsgate.v1`: it gets `expiring` notices and may re-authenticate in band. */
+  readonly v1: boolean;
+  /** Replaced by an in-band re-authentication. */
+  principal: Principal;
+  /** Answered the last heartbeat ping. */
+  alive: boolean;
+  /** The deadline the queue should act on next; queue entries for other times are stale. */
+  next: number | undefined;
+  warned: boolean;
+}
+
+export interface RegistryOptions {
+  readonly clock: Clock;
+  /** `wsgate.v1` sockets hear `{"type":"expiring"}` this long before their token's `exp`. */
+  readonly warnBeforeMs?: number;
+  /** Told of every socket closed by a kick or expiry (for audit and metrics). */
+  readonly onClose?: (live: LiveSocket, code: ErrorCode) => void;
+}
+
+/**
+ * Every open socket by user and session, so that a revocation closes exactly the right ones, and
+ * their expiry deadlines in one queue with one timer.
+ */
+export class SocketRegistry {
+  readonly #all = new Set<LiveSocket>();
+  readonly #bySession = new Map<string, Set<LiveSocket>>();
+  readonly #byUser = new Map<string, Set<LiveSocket>>();
+  readonly #queue = new DeadlineQueue<LiveSocket>();
+  readonly #clock: Clock;
+  readonly #warnBeforeMs: number;
+  readonly #onClose: RegistryOptions['onClose'];
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+
+  constructor(options: RegistryOptions) {
+    this.#clock = options.clock;
+    this.#warnBeforeMs = options.warnBeforeMs ?? 60_000;
+    this.#onClose = options.onClose;
+  }
+
+  get size(): number {
+    return this.#all.size;
+  }
+
+  [Symbol.iterator](): IterableIterator<LiveSocket> {
+    return this.#all.values();
+  }
+
+  /** Open sockets of a user (for the per-user connection limit). */
+  countUser(username: string): number {
+    return this.#byUser.get(username)?.size ?? 0;
+  }
+
+  add(ws: WebSocket, principal: Principal, v1: boolean): LiveSocket {
+    const live: LiveSocket = { ws, v1, principal, alive: true, next: undefined, warned: false };
+    this.#all.add(live);
+    this.#index(live);
+    this.#schedule(live);
+    ws.once('close', () => this.#remove(live));
+    return live;
+  }
+
+  /** Swaps in the principal of a new token (in-band re-authentication) and its expiry. */
+  renew(live: LiveSocket, principal: Principal): void {
+    this.#unindex(live);
+    live.principal = principal;
+    live.warned = false;
+    this.#index(live);
+    this.#schedule(live);
+  }
+
+  /** Closes every socket of these sessions; returns how many were open. */
+  closeSessions(sessionIds: Iterable<string>, code: ErrorCode, reason?: string): number {
+    let closed = 0;
+    for (const id of sessionIds) {
+      for (const live of [...(this.#bySession.get(id) ?? [])]) {
+        this.#close(live, code, reason);
+        closed += 1;
+      }
+    }
+    return closed;
+  }
+
+  /** Closes every socket of a user; returns how many were open. */
+  closeUser(username: string, code: ErrorCode, reason?: string): number {
+    const sockets = [...(this.#byUser.get(username) ?? [])];
+    for (const live of sockets) this.#close(live, code, reason);
+    return sockets.length;
+  }
+
+  /** Sends `expiring` notices and closes expired sockets whose time has come. */
+  checkExpiry(): void {
+    const now = this.#clock();
+    for (const { at, item: live } of this.#queue.popDue(now)) {
+      if (live.next !== at || !this.#all.has(live)) continue; // a stale entry
+      const exp = (live.principal.claims?.exp ?? Infinity) * 1000;
+      if (exp <= now) {
+        live.next = undefined;
+        this.#close(live, 'token_expired');
+      } else {
+        live.warned = true;
+        sendJson(live.ws, { type: 'expiring', in: Math.max(0, Math.round((exp - now) / 1000)) });
+        this.#schedule(live);
+      }
+    }
+    this.#arm();
+  }
+
+  #close(live: LiveSocket, code: ErrorCode, reason?: string): void {
+    this.#remove(live);
+    const error = new WsgateError(code, reason);
+    this.#onClose?.(live, code);
+    if (live.ws.readyState === live.ws.OPEN || live.ws.readyState === live.ws.CONNECTING) {
+      live.ws.close(error.closeCode, error.message);
+    }
+  }
+
+  #schedule(live: LiveSocket): void {
+    const exp = live.principal.claims?.exp;
+    if (exp === undefined) {
+      live.next = undefined;
+      return;
+    }
+    const expMs = exp * 1000;
+    const warnAt = expMs - this.#warnBeforeMs;
+    live.next = live.v1 && !live.warned && warnAt > this.#clock() ? warnAt : expMs;
+    this.#queue.push(live.next, live);
+    this.#arm();
+  }
+
+  /** Keeps one timer, set for the earliest deadline. */
+  #arm(): void {
+    const at = this.#queue.peek();
+    if (at === undefined || at >= this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    // Timers are capped at ~24.8 days; a later deadline just wakes up early and re-arms.
+    const delay = Math.min(Math.max(0, at - this.#clock()), 2 ** 31 - 1);
+    this.#timer = setTimeout(() => {
+      this.#timerAt = Infinity;
+      this.checkExpiry();
+    }, delay);
+    this.#timer.unref();
+  }
+
+  #index(live: LiveSocket): void {
+    const { claims, username } = live.principal;
+    if (claims) addTo(this.#bySession, claims.sid, live);
+    if (username !== null) addTo(this.#byUser, username, live);
+  }
+
+  #unindex(live: LiveSocket): void {
+    const { claims, username } = live.principal;
+    if (claims) removeFrom(this.#bySession, claims.sid, live);
+    if (username !== null) removeFrom(this.#byUser, username, live);
+  }
+
+  #remove(live: LiveSocket): void {
+    if (!this.#all.delete(live)) return;
+    this.#unindex(live);
+  }
+
+  /** Stops the expiry timer (the server is closing). */
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timerAt = Infinity;
+  }
+}
+
+function addTo(index: Map<string, Set<LiveSocket>>, key: string, live: LiveSocket): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(live);
+}
+
+function removeFrom(index: Map<string, Set<LiveSocket>>, key: string, live: LiveSocket): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(live);
+  if (set.size === 0) index.delete(key);
+}
