@@ -26,6 +26,8 @@ export interface ChatOptions {
   readonly maxRoomsPerConnection?: number;
   /** Bad frames tolerated per connection before it is closed with 4400. */
   readonly maxErrors?: number;
+  /** Told how many frames each write sent (for metrics). */
+  readonly onSent?: (count: number) => void;
   /** Unsent bytes a member may pile up before it is closed with 1013 (a slow consumer). */
   readonly maxBufferedBytes?: number;
 }
@@ -56,7 +58,7 @@ export const defaultRoom = 'general';
  * history and `since` replay, presence batched per room, acks, and per-message scope checks.
  */
 export class ChatService {
-  readonly #o: Required<Omit<ChatOptions, 'log'>> & { log: Logger | undefined };
+  readonly #o: Required<Omit<ChatOptions, 'log' | 'onSent'>> & Pick<ChatOptions, 'log' | 'onSent'>;
   readonly #rooms = new Map<string, Room>();
   readonly #known = new Set<string>([defaultRoom]);
   readonly #flush: NodeJS.Timeout;
@@ -71,7 +73,6 @@ export class ChatService {
       maxErrors: 20,
       maxBufferedBytes: 1024 * 1024,
       ...options,
-      log: options.log,
     };
     this.#flush = setInterval(() => this.#flushPresence(), this.#o.presenceIntervalMs);
     this.#flush.unref();
@@ -245,10 +246,12 @@ export class ChatService {
     if (!room) return;
     const data = Buffer.from(JSON.stringify(frame));
     for (const member of room.members) this.#write(member, data);
+    this.#o.onSent?.(room.members.size);
   }
 
   #send(member: Member, frame: ServerFrame): void {
     this.#write(member, Buffer.from(JSON.stringify(frame)));
+    this.#o.onSent?.(1);
   }
 
   #write(member: Member, data: Buffer): void {

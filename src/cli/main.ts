@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, configFlags, loadConfig, type Config } from '../config.js';
+import { ConfigError, configFlags, loadConfig, parseDuration, type Config } from '../config.js';
 import { createLogger } from '../log.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { startServer } from '../server/serve.js';
@@ -18,6 +18,7 @@ Usage:
   wsgate token issue <name> [--json]    open a session and print an access token
   wsgate sessions list [--user <name>] [--all]
   wsgate sessions revoke <session-id> | --user <name>
+  wsgate audit [--since 1h|2026-11-23T10:00:00Z] [--limit 100] [--json]
 
 Passwords are read from a prompt, or from the first line of standard input when it is not a
 terminal; never from the command line.
@@ -47,6 +48,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         user: { type: 'string' },
         all: { type: 'boolean' },
         json: { type: 'boolean' },
+        since: { type: 'string' },
+        limit: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -73,7 +76,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   }
 
   if (command === 'serve') return serve(config, io);
-  if (command !== 'user' && command !== 'token' && command !== 'sessions') {
+  if (!['user', 'token', 'sessions', 'audit'].includes(command)) {
     io.err(`wsgate: unknown command "${command}"\n\n${usage}`);
     return 2;
   }
@@ -90,9 +93,11 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         return await tokenCommand(runtime, io, sub, rest, values.json === true);
       case 'sessions':
         return await sessionsCommand(runtime, io, sub, rest, values.user, values.all === true);
+      default:
+        return await auditCommand(runtime, io, values.since, values.limit, values.json === true);
     }
   } catch (err) {
-    if (err instanceof UserError || err instanceof UserExistsError) {
+    if (err instanceof UserError || err instanceof UserExistsError || err instanceof ConfigError) {
       io.err(`wsgate: ${err.message}\n`);
       return 1;
     }
@@ -268,6 +273,46 @@ async function sessionsCommand(
     default:
       throw new UserError('usage: wsgate sessions list|revoke');
   }
+}
+
+/** `--since` is a duration back from now (`15m`, `2h`, `7d`) or a date. */
+function parseSince(value: string | undefined, now: number): number {
+  if (value === undefined) return now - 24 * 3600_000;
+  if (/^\d+[smhd]?$/.test(value.trim())) return now - parseDuration('since', value) * 1000;
+  const at = Date.parse(value);
+  if (Number.isNaN(at))
+    throw new UserError('--since is a duration such as 2h, or a date such as 2026-11-23T10:00:00Z');
+  return at;
+}
+
+async function auditCommand(
+  runtime: Runtime,
+  io: CliIo,
+  since: string | undefined,
+  limit: string | undefined,
+  json: boolean,
+): Promise<number> {
+  const max = limit === undefined ? 100 : Number(limit);
+  if (!Number.isSafeInteger(max) || max < 1 || max > 100_000)
+    throw new UserError('--limit is 1 to 100000');
+  const events = await runtime.storage.listAudit({
+    since: parseSince(since, runtime.clock()),
+    limit: max,
+  });
+  if (json) {
+    for (const e of events) io.out(`${JSON.stringify(e)}\n`);
+    return 0;
+  }
+  const rows = events.map((e) => [
+    new Date(e.ts).toISOString(),
+    e.event,
+    e.username ?? '',
+    e.sessionId ?? '',
+    e.ip ?? '',
+    e.detail === undefined ? '' : JSON.stringify(e.detail),
+  ]);
+  io.out(table(['TIME', 'EVENT', 'USER', 'SESSION', 'IP', 'DETAIL'], rows));
+  return 0;
 }
 
 function table(head: string[], rows: string[][]): string {

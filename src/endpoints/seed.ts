@@ -1,15 +1,14 @@
 import type { WebSocket, RawData } from 'ws';
 import { messageText, sendJson } from '../frames.js';
-import type { Gate, SocketControl } from '../handshake/gate.js';
+import type { ConnectionHandler, Gate, SocketControl } from '../handshake/gate.js';
 import type { WsgateError } from '../errors.js';
 import { isAuthFrame, parseAuthFrame } from '../credentials/first-message.js';
-import type { Principal } from '../handshake/authenticate.js';
 
 /**
  * Echoes each text frame as `You wrote: {data}`; a binary frame is refused with 4400. A
  * `wsgate.v1` client's `{"type":"auth"}` is an in-band re-authentication, not text to echo.
  */
-function echo(ws: WebSocket, control: SocketControl): void {
+function echo(ws: WebSocket, control: SocketControl, onSent: () => void): void {
   ws.on('message', (data: RawData, isBinary: boolean) => {
     if (isBinary) return void ws.close(4400, 'Text frames only');
     if (control.v1 && isAuthFrame(data, isBinary)) {
@@ -23,33 +22,36 @@ function echo(ws: WebSocket, control: SocketControl): void {
       return void control.reauthenticate(token);
     }
     ws.send(`You wrote: ${messageText(data)}`);
+    onSent();
   });
-}
-
-/** fastapi-jwt-auth's answer: the login line, the decoded token as JSON, then an echo. */
-function decodedToken(
-  ws: WebSocket,
-  principal: Principal,
-  _request: unknown,
-  control: SocketControl,
-): void {
-  if (principal.claims === null) {
-    ws.send('Welcome guest!');
-  } else {
-    ws.send('Successfully Login!');
-    ws.send(`Here your decoded token: ${JSON.stringify(principal.claims)}`);
-  }
-  echo(ws, control);
 }
 
 /**
  * The seed documents' endpoints: the cookbook's `/secured-ws` and fastapi-jwt-auth's `/ws`
  * family (`jwt_required`, `jwt_optional`, `fresh_jwt_required`, `jwt_refresh_token_required`).
+ * `onSent` is called once per message sent, for metrics.
  */
-export function registerSeedEndpoints(gate: Gate): void {
+export function registerSeedEndpoints(gate: Gate, hooks: { onSent?: () => void } = {}): void {
+  const onSent = hooks.onSent ?? (() => undefined);
+
+  /** fastapi-jwt-auth's answer: the login line, the decoded token as JSON, then an echo. */
+  const decodedToken: ConnectionHandler = (ws, principal, _request, control) => {
+    if (principal.claims === null) {
+      ws.send('Welcome guest!');
+      onSent();
+    } else {
+      ws.send('Successfully Login!');
+      ws.send(`Here your decoded token: ${JSON.stringify(principal.claims)}`);
+      onSent();
+      onSent();
+    }
+    echo(ws, control, onSent);
+  };
+
   gate.route('/secured-ws', { requirement: 'required' }, (ws, principal, _request, control) => {
     ws.send(`Welcome ${principal.username ?? 'guest'}!`);
-    echo(ws, control);
+    onSent();
+    echo(ws, control, onSent);
   });
   gate.route('/ws', { requirement: 'required' }, decodedToken);
   gate.route('/ws/optional', { requirement: 'optional' }, decodedToken);

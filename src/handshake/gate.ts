@@ -62,6 +62,10 @@ export interface GateOptions {
   readonly limits?: Partial<GateLimits>;
   /** Told of every refused handshake, e.g. for audit and metrics. Never sees a secret. */
   readonly onReject?: (event: RejectEvent) => void;
+  /** Told of every accepted socket; `durationMs` is the gate's own time for upgrade-time accepts. */
+  readonly onAccept?: (event: AcceptEvent) => void;
+  /** Told of every message received on an accepted socket (for metrics; keep it cheap). */
+  readonly onMessage?: () => void;
   /** Told of every socket the gate closes on purpose: revoked (4410) or expired (4419). */
   readonly onKick?: (live: LiveSocket, code: ErrorCode) => void;
 }
@@ -96,6 +100,13 @@ export const defaultGateLimits: GateLimits = {
   connectionsPerUser: 20,
   expiryWarningMs: 60_000,
 };
+
+export interface AcceptEvent {
+  readonly path: string;
+  readonly transport: TransportName | null;
+  /** From the upgrade request to the decision; absent for first-message authentication. */
+  readonly durationMs?: number;
+}
 
 export interface RejectEvent {
   readonly code: string;
@@ -199,6 +210,7 @@ export class Gate {
   };
 
   async #handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const started = performance.now();
     const malformed = checkUpgrade(req);
     if (malformed) return void socket.end(malformed);
 
@@ -237,7 +249,7 @@ export class Gate {
         principal = guest;
       }
       this.#upgrade(req, socket, head, (ws) => {
-        if (principal) this.#accept(ws, principal, endpoint, request);
+        if (principal) this.#accept(ws, principal, endpoint, request, performance.now() - started);
         else this.#awaitFirstMessage(ws, endpoint, request);
       });
     } catch (err) {
@@ -296,9 +308,15 @@ export class Gate {
     principal: Principal,
     endpoint: Endpoint,
     request: HandshakeRequest,
+    durationMs?: number,
   ): void {
     if (this.#draining) return void ws.close(1001, 'Server is shutting down');
     const live = this.#registry.add(ws, principal, request.offeredV1);
+    this.#o.onAccept?.({
+      path: request.path,
+      transport: principal.transport,
+      ...(durationMs === undefined ? {} : { durationMs }),
+    });
     ws.on('pong', () => {
       live.alive = true;
     });
@@ -308,7 +326,9 @@ export class Gate {
       this.#o.clock(),
     );
     // First in line: the message that crosses the limit is the last one the endpoint sees.
+    const onMessage = this.#o.onMessage;
     ws.prependListener('message', () => {
+      onMessage?.();
       if (!bucket.take(this.#o.clock()))
         this.#closeWith(
           ws,

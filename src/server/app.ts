@@ -15,6 +15,8 @@ import { createGate, type Gate, type GateLimits } from '../handshake/gate.js';
 import { registerSeedEndpoints } from '../endpoints/seed.js';
 import { wsgateFastify } from './gate-plugin.js';
 import { ChatService } from '../chat/chat-service.js';
+import { Metrics } from '../metrics.js';
+import { TokenBucket } from '../handshake/token-bucket.js';
 
 const packageVersion = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -42,10 +44,39 @@ export interface AppOptions {
   readonly revocationPollMs?: number;
 }
 
-/** Builds the WebSocket gate of a runtime, with the seed endpoints on it. */
-export function buildGate(runtime: Runtime, options: AppOptions = {}): Gate {
+/**
+ * Builds the WebSocket gate of a runtime, with the seed endpoints on it, reporting to `metrics`
+ * and recording refused handshakes in the audit trail.
+ */
+export function buildGate(runtime: Runtime, options: AppOptions = {}, metrics?: Metrics): Gate {
   const { sessions, config } = runtime;
+  // A flood of bad handshakes must not become a flood of database writes: audit at most 100/s.
+  const auditBudget = new TokenBucket(100, 100, runtime.clock());
   const gate = createGate({
+    onReject: (event) => {
+      metrics?.handshakes.inc({ transport: event.transport ?? 'none', outcome: event.code });
+      if (!auditBudget.take(runtime.clock())) return;
+      void sessions
+        .audit({
+          event: 'handshake.reject',
+          ip: event.ip,
+          detail: {
+            code: event.code,
+            path: event.path,
+            transport: event.transport,
+            closeCode: event.afterUpgrade ? event.closeCode : null,
+            status: event.afterUpgrade ? null : event.status,
+          },
+        })
+        .catch((err: unknown) => runtime.log.error({ err }, 'audit failed'));
+    },
+    onAccept: (event) => {
+      metrics?.handshakes.inc({ transport: event.transport ?? 'none', outcome: 'accepted' });
+      if (event.durationMs !== undefined)
+        metrics?.handshakeSeconds.observe(event.durationMs / 1000);
+    },
+    onKick: (_live, code) => metrics?.kicks.inc({ reason: code }),
+    ...(metrics === undefined ? {} : { onMessage: () => metrics.messagesIn.inc() }),
     verify: (token, type) => sessions.verify(token, type),
     isRevoked: (sessionId) => sessions.revocations.has(sessionId),
     tickets: runtime.tickets,
@@ -55,7 +86,7 @@ export function buildGate(runtime: Runtime, options: AppOptions = {}): Gate {
     log: runtime.log,
     ...(options.gateLimits === undefined ? {} : { limits: options.gateLimits }),
   });
-  registerSeedEndpoints(gate);
+  registerSeedEndpoints(gate, { onSent: () => metrics?.messagesOut.inc() });
   return gate;
 }
 
@@ -111,16 +142,20 @@ export async function buildApp(
 
   tokenRoutes(app, runtime);
   authRoutes(app, runtime);
-  metaRoutes(app, runtime);
+  const metrics = new Metrics();
+  metaRoutes(app, runtime, metrics);
   docsRoutes(app);
   ticketRoutes(app, runtime);
   compatRoutes(app, runtime);
   pageRoutes(app, runtime);
 
-  const gate = buildGate(runtime, options);
+  const gate = buildGate(runtime, options, metrics);
+  metrics.countConnections(() => gate.size);
   // Every revocation closes the affected sockets at once (4410) and leaves one audit line.
   const stopKicks = runtime.sessions.revocations.onRevoke(({ sessionIds, reason }) => {
+    const started = performance.now();
     const sockets = gate.closeSessions(sessionIds, `Session revoked (${reason})`);
+    if (sockets > 0) metrics.kickSeconds.observe((performance.now() - started) / 1000);
     if (sockets > 0) {
       void runtime.sessions
         .audit({ event: 'socket.kick', detail: { reason, sessions: sessionIds.length, sockets } })
@@ -141,6 +176,7 @@ export async function buildApp(
     storage: runtime.storage,
     clock: runtime.clock,
     log: runtime.log,
+    onSent: (count) => metrics.messagesOut.inc(count),
   });
   await chat.warm();
   gate.route('/chat', { requirement: 'required' }, chat.handle);

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../runtime.js';
+import type { Metrics } from '../../metrics.js';
 
 /** Public keys, RFC 8414 metadata, liveness and readiness. */
-export function metaRoutes(app: FastifyInstance, runtime: Runtime): void {
+export function metaRoutes(app: FastifyInstance, runtime: Runtime, metrics: Metrics): void {
   const { keys, storage } = runtime;
 
   app.get(
@@ -38,6 +39,15 @@ export function metaRoutes(app: FastifyInstance, runtime: Runtime): void {
         token_endpoint_auth_signing_alg_values_supported: [keys.alg],
         service_documentation: `${base}/docs`,
       };
+    },
+  );
+
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics', tags: ['operations'] } },
+    async (_request, reply) => {
+      const { contentType, body } = await metrics.text();
+      return reply.type(contentType).header('cache-control', 'no-store').send(body);
     },
   );
 

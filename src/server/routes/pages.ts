@@ -167,6 +167,11 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
     },
   );
 
+  // Browsers ask for it after any page, JSON ones included; pages themselves declare none.
+  app.get('/favicon.ico', { schema: { hide: true } }, async (_request, reply) =>
+    reply.code(204).header('cache-control', 'public, max-age=86400').send(),
+  );
+
   app.get<{ Querystring: { next?: string } }>(
     '/login',
     {

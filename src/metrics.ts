@@ -1,0 +1,80 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+let processRegistry: Registry | undefined;
+
+/** Process metrics (CPU, memory, event-loop lag, GC), collected once however many nodes run here. */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, eventLoopMonitoringPrecision: 10 });
+  }
+  return processRegistry;
+}
+
+/** wsgate's Prometheus metrics, one set per node, served at `/metrics`. */
+export class Metrics {
+  readonly #registry = new Registry();
+  readonly handshakes: Counter<'transport' | 'outcome'>;
+  readonly messagesIn: Counter;
+  readonly messagesOut: Counter;
+  readonly kicks: Counter<'reason'>;
+  readonly handshakeSeconds: Histogram;
+  readonly kickSeconds: Histogram;
+
+  #openConnections: () => number = () => 0;
+
+  constructor() {
+    const registers = [this.#registry];
+    const open: Gauge = new Gauge({
+      name: 'wsgate_connections_open',
+      help: 'Open, authenticated WebSocket connections',
+      registers,
+      collect: (): void => open.set(this.#openConnections()),
+    });
+    this.handshakes = new Counter({
+      name: 'wsgate_handshakes_total',
+      help: 'WebSocket handshakes by credential transport and outcome (accepted, or the error code)',
+      labelNames: ['transport', 'outcome'],
+      registers,
+    });
+    this.messagesIn = new Counter({
+      name: 'wsgate_messages_in_total',
+      help: 'Messages received',
+      registers,
+    });
+    this.messagesOut = new Counter({
+      name: 'wsgate_messages_out_total',
+      help: 'Messages sent',
+      registers,
+    });
+    this.kicks = new Counter({
+      name: 'wsgate_kicks_total',
+      help: 'Sockets closed by the server on purpose, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.handshakeSeconds = new Histogram({
+      name: 'wsgate_handshake_duration_seconds',
+      help: 'Time from upgrade request to accepted socket',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers,
+    });
+    this.kickSeconds = new Histogram({
+      name: 'wsgate_kick_duration_seconds',
+      help: 'Time from a revocation reaching this node to its sockets being closed',
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+      registers,
+    });
+  }
+
+  /** Where the open-connection gauge reads its value at each scrape. */
+  countConnections(count: () => number): void {
+    this.#openConnections = count;
+  }
+
+  /** The Prometheus text exposition of this node's and the process's metrics. */
+  async text(): Promise<{ contentType: string; body: string }> {
+    const merged = Registry.merge([processMetrics(), this.#registry]);
+    return { contentType: merged.contentType, body: await merged.metrics() };
+  }
+}
