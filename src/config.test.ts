@@ -345,3 +345,34 @@ describe('validation', () => {
     assert.equal(loadConfig({ 'login-attempts': '10' }).loginAttemptsPerMinute, 10);
   });
 });
+
+describe('limit flags', () => {
+  it('parses WebSocket limits from flags and the environment, durations in milliseconds', () => {
+    const config = loadConfig(
+      { 'max-message': '1024', heartbeat: '10s', 'max-connections-per-user': '3' },
+      { WSGATE_MESSAGE_RATE: '5', WSGATE_AUTH_TIMEOUT: '2s' },
+    );
+    assert.deepEqual(config.limits, {
+      maxPayload: 1024,
+      heartbeatMs: 10_000,
+      connectionsPerUser: 3,
+      messageRate: 5,
+      authTimeoutMs: 2000,
+    });
+    assert.deepEqual(loadConfig({}).limits, {});
+  });
+
+  it('refuses a limit that is not a positive whole number, naming the flag', () => {
+    for (const [flag, value] of [
+      ['message-rate', '0'],
+      ['message-burst', 'lots'],
+      ['heartbeat', '-5s'],
+      ['max-message', '1e9'],
+    ] as const) {
+      assert.throws(
+        () => loadConfig({ [flag]: value }),
+        (err: unknown) => err instanceof ConfigError && err.message.includes(`--${flag}`),
+      );
+    }
+  });
+});

@@ -29,7 +29,24 @@ export interface Config {
   readonly hs256Secret: string | undefined;
   /** Login failures allowed per username and client address per minute. */
   readonly loginAttemptsPerMinute: number;
+  /** WebSocket limits given on the command line; the gate's defaults fill in the rest. */
+  readonly limits: Readonly<Partial<Record<LimitName, number>>>;
 }
+
+/** Gate limits settable by flag: flag → [limit name, unit]. */
+const limitFlags = {
+  'max-message': ['maxPayload', 'bytes'],
+  'message-rate': ['messageRate', 'count'],
+  'message-burst': ['messageBurst', 'count'],
+  'handshake-rate': ['handshakeRate', 'count'],
+  'handshake-burst': ['handshakeBurst', 'count'],
+  'max-connections-per-user': ['connectionsPerUser', 'count'],
+  heartbeat: ['heartbeatMs', 'duration'],
+  'auth-timeout': ['authTimeoutMs', 'duration'],
+} as const;
+
+type LimitFlag = keyof typeof limitFlags;
+export type LimitName = (typeof limitFlags)[LimitFlag][0];
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
@@ -70,6 +87,14 @@ export interface RawOptions {
   audience?: string | undefined;
   'hs256-secret'?: string | undefined;
   'login-attempts'?: string | undefined;
+  'max-message'?: string | undefined;
+  'message-rate'?: string | undefined;
+  'message-burst'?: string | undefined;
+  'handshake-rate'?: string | undefined;
+  'handshake-burst'?: string | undefined;
+  'max-connections-per-user'?: string | undefined;
+  heartbeat?: string | undefined;
+  'auth-timeout'?: string | undefined;
 }
 
 /** Flag definitions shared by every command, in `node:util` parseArgs form. */
@@ -90,6 +115,14 @@ export const configFlags = {
   audience: { type: 'string' },
   'hs256-secret': { type: 'string' },
   'login-attempts': { type: 'string' },
+  'max-message': { type: 'string' },
+  'message-rate': { type: 'string' },
+  'message-burst': { type: 'string' },
+  'handshake-rate': { type: 'string' },
+  'handshake-burst': { type: 'string' },
+  'max-connections-per-user': { type: 'string' },
+  heartbeat: { type: 'string' },
+  'auth-timeout': { type: 'string' },
 } as const;
 
 const envNames: Record<keyof RawOptions, string> = {
@@ -109,6 +142,14 @@ const envNames: Record<keyof RawOptions, string> = {
   audience: 'WSGATE_AUDIENCE',
   'hs256-secret': 'WSGATE_HS256_SECRET',
   'login-attempts': 'WSGATE_LOGIN_ATTEMPTS',
+  'max-message': 'WSGATE_MAX_MESSAGE',
+  'message-rate': 'WSGATE_MESSAGE_RATE',
+  'message-burst': 'WSGATE_MESSAGE_BURST',
+  'handshake-rate': 'WSGATE_HANDSHAKE_RATE',
+  'handshake-burst': 'WSGATE_HANDSHAKE_BURST',
+  'max-connections-per-user': 'WSGATE_MAX_CONNECTIONS_PER_USER',
+  heartbeat: 'WSGATE_HEARTBEAT',
+  'auth-timeout': 'WSGATE_AUTH_TIMEOUT',
 };
 
 /** The environment variable read for each option; flags win over the environment. */
@@ -182,6 +223,19 @@ function normaliseOrigin(value: string): string {
   return url.origin;
 }
 
+function parseLimits(raw: RawOptions): Partial<Record<LimitName, number>> {
+  const limits: Partial<Record<LimitName, number>> = {};
+  for (const [flag, [name, unit]] of Object.entries(limitFlags) as [LimitFlag, (typeof limitFlags)[LimitFlag]][]) {
+    const value = raw[flag];
+    if (value === undefined) continue;
+    limits[name] =
+      unit === 'duration'
+        ? parseDuration(flag, value) * 1000
+        : parseInteger(flag, value, 1, unit === 'bytes' ? 100 * 1024 * 1024 : 1_000_000_000);
+  }
+  return limits;
+}
+
 /**
  * Builds the config from flags (highest), environment variables and defaults, and validates it.
  * Throws {@link ConfigError} with a message naming the offending option.
@@ -253,5 +307,6 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
       raw['login-attempts'] === undefined
         ? defaults.loginAttemptsPerMinute
         : parseInteger('login-attempts', raw['login-attempts'], 1, 1_000_000),
+    limits: parseLimits(raw),
   };
 }

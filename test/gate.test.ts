@@ -567,6 +567,31 @@ describe('WebSocket gate', () => {
       if (outcome.kind === 'open') assert.equal(outcome.close?.code, 1009);
     });
 
+    it('honours limits given as flags, e.g. --max-message 1024', async () => {
+      const small = await startTestServer({
+        'max-message': '1024',
+        'max-connections-per-user': '1',
+      });
+      try {
+        const pair = await passwordGrant(small);
+        secrets.add(pair.access_token);
+        const headers = { authorization: `Bearer ${pair.access_token}` };
+        const first = await connect(wsUrl(small, '/secured-ws'), {
+          headers,
+          send: ['x'.repeat(1025)],
+        });
+        assert.equal(first.kind, 'open');
+        if (first.kind === 'open') assert.equal(first.close?.code, 1009);
+        const held = await connect(wsUrl(small, '/secured-ws'), { headers, messages: 1 });
+        assert.equal(held.kind, 'open');
+        const second = await connect(wsUrl(small, '/secured-ws'), { headers });
+        assertRefused(second, false, 'rate_limited', 429, 4429);
+        if (held.kind === 'open') held.socket.terminate();
+      } finally {
+        await small.stop();
+      }
+    });
+
     it('answers 404 for a path with no endpoint', async () => {
       const outcome = await connect(wsUrl(server, '/nowhere'));
       assert.equal(outcome.kind, 'http');

@@ -32,6 +32,11 @@ Options (flag / environment variable, default):
   --hs256-secret WSGATE_HS256_SECRET (≥32 bytes; HS256 instead of Ed25519)
   --allow-query-tokens   --login-attempts WSGATE_LOGIN_ATTEMPTS (5 per minute)
   --demo   seed the demo users, enable the compatibility paths; loopback only
+
+WebSocket limits (flag / WSGATE_ variable, default):
+  --max-message BYTES (65536)   --message-rate N (50/s)   --message-burst N (100)
+  --handshake-rate N (50/s per address)   --handshake-burst N (200)
+  --max-connections-per-user N (20)   --heartbeat DURATION (30s)   --auth-timeout DURATION (5s)
 `;
 
 /** Runs the CLI; resolves to the exit code. */

@@ -84,7 +84,8 @@ export function buildGate(runtime: Runtime, options: AppOptions = {}, metrics?: 
     origins: config.origins,
     allowQueryTokens: config.allowQueryTokens,
     log: runtime.log,
-    ...(options.gateLimits === undefined ? {} : { limits: options.gateLimits }),
+    // Flags first, then what the embedding code (tests, benchmarks) asks for.
+    limits: { ...config.limits, ...options.gateLimits },
   });
   registerSeedEndpoints(gate, { onSent: () => metrics?.messagesOut.inc() });
   return gate;
