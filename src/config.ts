@@ -225,7 +225,10 @@ function normaliseOrigin(value: string): string {
 
 function parseLimits(raw: RawOptions): Partial<Record<LimitName, number>> {
   const limits: Partial<Record<LimitName, number>> = {};
-  for (const [flag, [name, unit]] of Object.entries(limitFlags) as [LimitFlag, (typeof limitFlags)[LimitFlag]][]) {
+  for (const [flag, [name, unit]] of Object.entries(limitFlags) as [
+    LimitFlag,
+    (typeof limitFlags)[LimitFlag],
+  ][]) {
     const value = raw[flag];
     if (value === undefined) continue;
     limits[name] =

@@ -11,3 +11,13 @@ export function messageText(data: RawData): string {
 export function sendJson(ws: WebSocket, frame: object): void {
   if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
 }
+
+/**
+ * Closes a socket from the server side and stops handling it at once: `ws` keeps delivering the
+ * frames that arrive until the client answers the close (up to 30 s), and a revoked, expired or
+ * rate-limited client must not be served in that time.
+ */
+export function closeSocket(ws: WebSocket, code: number, reason: string): void {
+  ws.removeAllListeners('message');
+  if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
+}

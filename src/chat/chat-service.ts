@@ -1,5 +1,5 @@
 import type { WebSocket, RawData } from 'ws';
-import { messageText } from '../frames.js';
+import { closeSocket, messageText } from '../frames.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Storage } from '../storage/types.js';
@@ -94,7 +94,7 @@ export class ChatService {
     _request: unknown,
     control: SocketControl,
   ): void => {
-    if (principal.username === null) return void ws.close(4401, 'Not authenticated');
+    if (principal.username === null) return closeSocket(ws, 4401, 'Not authenticated');
     const member: Member = {
       ws,
       user: principal.username,
@@ -118,6 +118,8 @@ export class ChatService {
   };
 
   async #onFrame(member: Member, text: string): Promise<void> {
+    // Frames queued before the server closed the socket (revoked, expired, flooding) are dropped.
+    if (member.ws.readyState !== member.ws.OPEN) return;
     let frame: ClientFrame;
     try {
       frame = parseClientFrame(text);
@@ -257,7 +259,7 @@ export class ChatService {
   #write(member: Member, data: Buffer): void {
     const { ws } = member;
     if (ws.readyState !== ws.OPEN) return;
-    if (ws.bufferedAmount > this.#o.maxBufferedBytes) return void ws.close(1013, 'Slow consumer');
+    if (ws.bufferedAmount > this.#o.maxBufferedBytes) return closeSocket(ws, 1013, 'Slow consumer');
     ws.send(data, { binary: false });
   }
 
@@ -274,6 +276,7 @@ export class ChatService {
       ...(error.id === undefined ? {} : { id: error.id }),
     });
     member.errors += 1;
-    if (member.errors > this.#o.maxErrors) member.ws.close(4400, 'Too many malformed frames');
+    if (member.errors > this.#o.maxErrors)
+      closeSocket(member.ws, 4400, 'Too many malformed frames');
   }
 }

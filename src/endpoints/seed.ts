@@ -1,5 +1,5 @@
 import type { WebSocket, RawData } from 'ws';
-import { messageText, sendJson } from '../frames.js';
+import { closeSocket, messageText, sendJson } from '../frames.js';
 import type { ConnectionHandler, Gate, SocketControl } from '../handshake/gate.js';
 import type { WsgateError } from '../errors.js';
 import { isAuthFrame, parseAuthFrame } from '../credentials/first-message.js';
@@ -10,7 +10,7 @@ import { isAuthFrame, parseAuthFrame } from '../credentials/first-message.js';
  */
 function echo(ws: WebSocket, control: SocketControl, onSent: () => void): void {
   ws.on('message', (data: RawData, isBinary: boolean) => {
-    if (isBinary) return void ws.close(4400, 'Text frames only');
+    if (isBinary) return closeSocket(ws, 4400, 'Text frames only');
     if (control.v1 && isAuthFrame(data, isBinary)) {
       let token: string;
       try {

@@ -19,7 +19,7 @@ import {
 } from './authenticate.js';
 import { isOriginAllowed } from './origin.js';
 import { TokenBucket, TokenBuckets } from './token-bucket.js';
-import { sendJson } from '../frames.js';
+import { closeSocket, sendJson } from '../frames.js';
 import { SocketRegistry, type LiveSocket } from '../sessions/socket-registry.js';
 import type { ErrorCode } from '../errors.js';
 
@@ -310,7 +310,7 @@ export class Gate {
     request: HandshakeRequest,
     durationMs?: number,
   ): void {
-    if (this.#draining) return void ws.close(1001, 'Server is shutting down');
+    if (this.#draining) return closeSocket(ws, 1001, 'Server is shutting down');
     const live = this.#registry.add(ws, principal, request.offeredV1);
     this.#o.onAccept?.({
       path: request.path,
@@ -348,7 +348,7 @@ export class Gate {
       endpoint.handler(ws, principal, request, control);
     } catch (err) {
       this.#o.log?.error({ err, path: request.path }, 'endpoint handler failed');
-      ws.close(1011, 'Internal error');
+      closeSocket(ws, 1011, 'Internal error');
     }
   }
 
@@ -455,7 +455,7 @@ export class Gate {
       error.retryAfter === undefined
         ? error.message
         : `${error.message}; retry after ${error.retryAfter}s`;
-    if (ws.readyState === ws.OPEN) ws.close(error.closeCode, truncateReason(reason));
+    closeSocket(ws, error.closeCode, truncateReason(reason));
   }
 
   #report(
@@ -533,7 +533,7 @@ export class Gate {
               clearTimeout(timer);
               resolve();
             });
-            ws.close(1001, 'Server is shutting down');
+            closeSocket(ws, 1001, 'Server is shutting down');
           }),
       ),
     );

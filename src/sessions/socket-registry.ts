@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { WsgateError, type ErrorCode } from '../errors.js';
 import type { Principal } from '../handshake/authenticate.js';
 import { DeadlineQueue } from './deadline-queue.js';
-import { sendJson } from '../frames.js';
+import { closeSocket, sendJson } from '../frames.js';
 
 /** One open, authenticated socket as the registry knows it. */
 export interface LiveSocket {
@@ -109,7 +109,7 @@ export class SocketRegistry {
         this.#close(live, 'token_expired');
       } else {
         live.warned = true;
-        sendJson(live.ws, { type: 'expiring', in: Math.max(0, Math.round((exp - now) / 1000)) });
+        sendJson(live.ws, { type: 'expiring', in: Math.max(1, Math.ceil((exp - now) / 1000)) });
         this.#schedule(live);
       }
     }
@@ -120,9 +120,7 @@ export class SocketRegistry {
     this.#remove(live);
     const error = new WsgateError(code, reason);
     this.#onClose?.(live, code);
-    if (live.ws.readyState === live.ws.OPEN || live.ws.readyState === live.ws.CONNECTING) {
-      live.ws.close(error.closeCode, error.message);
-    }
+    closeSocket(live.ws, error.closeCode, error.message);
   }
 
   #schedule(live: LiveSocket): void {
@@ -133,7 +131,8 @@ export class SocketRegistry {
     }
     const expMs = exp * 1000;
     const warnAt = expMs - this.#warnBeforeMs;
-    live.next = live.v1 && !live.warned && warnAt > this.#clock() ? warnAt : expMs;
+    // A socket that arrives (or re-authenticates) inside the warning window is warned at once.
+    live.next = live.v1 && !live.warned ? Math.min(Math.max(warnAt, this.#clock()), expMs) : expMs;
     this.#queue.push(live.next, live);
     this.#arm();
   }
