@@ -9,6 +9,8 @@ export interface Config {
   /** `sqlite:<path>` or a `postgres://` URL. */
   readonly database: string;
   readonly redis: string | undefined;
+  /** Prefix of Redis keys and channels, so deployments can share one Redis. */
+  readonly redisPrefix: string;
   /** Browser origins allowed besides the request's own host, e.g. `https://app.example`. */
   readonly origins: readonly string[];
   /** Access token lifetime in seconds. */
@@ -76,6 +78,7 @@ export interface RawOptions {
   'data-dir'?: string | undefined;
   database?: string | undefined;
   redis?: string | undefined;
+  'redis-prefix'?: string | undefined;
   origin?: string[] | undefined;
   'access-ttl'?: string | undefined;
   'refresh-ttl'?: string | undefined;
@@ -104,6 +107,7 @@ export const configFlags = {
   'data-dir': { type: 'string' },
   database: { type: 'string' },
   redis: { type: 'string' },
+  'redis-prefix': { type: 'string' },
   origin: { type: 'string', multiple: true },
   'access-ttl': { type: 'string' },
   'refresh-ttl': { type: 'string' },
@@ -131,6 +135,7 @@ const envNames: Record<keyof RawOptions, string> = {
   'data-dir': 'WSGATE_DATA_DIR',
   database: 'WSGATE_DATABASE',
   redis: 'WSGATE_REDIS',
+  'redis-prefix': 'WSGATE_REDIS_PREFIX',
   origin: 'WSGATE_ORIGINS',
   'access-ttl': 'WSGATE_ACCESS_TTL',
   'refresh-ttl': 'WSGATE_REFRESH_TTL',
@@ -295,6 +300,7 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
     dataDir,
     database,
     redis: raw.redis,
+    redisPrefix: raw['redis-prefix'] ?? 'wsgate:',
     origins: (raw.origin ?? []).map(normaliseOrigin),
     accessTtl,
     refreshTtl,

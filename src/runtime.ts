@@ -14,6 +14,8 @@ import { MemoryLoginLimiter, type LoginLimiter } from './sessions/login-limiter.
 import { SessionService } from './sessions/session-service.js';
 import { UserService, demoUsers } from './users/user-service.js';
 import { MemoryTicketStore, type TicketStore } from './credentials/tickets.js';
+import type { PubSub } from './pubsub/types.js';
+import { RedisPubSub } from './pubsub/redis.js';
 
 /** Everything a node runs on, wired once: the server and the CLI both start from here. */
 export interface Runtime {
@@ -25,6 +27,8 @@ export interface Runtime {
   readonly sessions: SessionService;
   readonly users: UserService;
   readonly tickets: TicketStore;
+  /** The cluster bus: Redis under `--redis`, or one given by embedding code; none on a lone node. */
+  readonly bus: PubSub | undefined;
   close(): Promise<void>;
 }
 
@@ -34,6 +38,7 @@ export interface RuntimeOptions {
   readonly storage?: Storage;
   readonly limiter?: LoginLimiter;
   readonly tickets?: TicketStore;
+  readonly bus?: PubSub;
 }
 
 export async function createRuntime(
@@ -43,6 +48,11 @@ export async function createRuntime(
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger(config.logLevel);
   const storage = options.storage ?? openStorage(config.database);
+  const bus =
+    options.bus ??
+    (config.redis === undefined
+      ? undefined
+      : new RedisPubSub(config.redis, { prefix: config.redisPrefix }));
   try {
     await storage.migrate();
     const keys =
@@ -74,9 +84,14 @@ export async function createRuntime(
       sessions,
       users,
       tickets: options.tickets ?? new MemoryTicketStore(),
-      close: () => storage.close(),
+      bus,
+      close: async () => {
+        await bus?.close();
+        await storage.close();
+      },
     };
   } catch (err) {
+    await bus?.close();
     await storage.close();
     throw err;
   }

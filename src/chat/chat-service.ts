@@ -5,6 +5,7 @@ import type { Clock } from '../clock.js';
 import type { Storage } from '../storage/types.js';
 import type { Principal } from '../handshake/authenticate.js';
 import type { SocketControl } from '../handshake/gate.js';
+import type { MessageFrame, PresenceFrame } from '../client/protocol.js';
 import {
   FrameError,
   messageFrame,
@@ -26,6 +27,11 @@ export interface ChatOptions {
   readonly maxRoomsPerConnection?: number;
   /** Bad frames tolerated per connection before it is closed with 4400. */
   readonly maxErrors?: number;
+  /**
+   * Cluster mode: told of each message stored and each presence change made on this node, to
+   * publish to the other nodes, which hand them to {@link ChatService.deliverRemote}.
+   */
+  readonly relay?: (frame: MessageFrame | PresenceFrame) => void;
   /** Told how many frames each write sent (for metrics). */
   readonly onSent?: (count: number) => void;
   /** Unsent bytes a member may pile up before it is closed with 1013 (a slow consumer). */
@@ -47,8 +53,8 @@ interface Room {
   readonly members: Set<Member>;
   /** Sockets per user in the room: presence is about users, not sockets. */
   readonly users: Map<string, number>;
-  /** Presence changes in the current window, with the state before the window. */
-  readonly pending: Map<string, { before: boolean; now: boolean }>;
+  /** Users whose presence changed in the current window, with their presence before it. */
+  readonly pending: Map<string, boolean>;
 }
 
 export const defaultRoom = 'general';
@@ -58,7 +64,10 @@ export const defaultRoom = 'general';
  * history and `since` replay, presence batched per room, acks, and per-message scope checks.
  */
 export class ChatService {
-  readonly #o: Required<Omit<ChatOptions, 'log' | 'onSent'>> & Pick<ChatOptions, 'log' | 'onSent'>;
+  readonly #o: Required<Omit<ChatOptions, 'log' | 'onSent' | 'relay'>> &
+    Pick<ChatOptions, 'log' | 'onSent' | 'relay'>;
+  /** Users present in a room on other nodes: room → user → node ids. */
+  readonly #remote = new Map<string, Map<string, Set<string>>>();
   readonly #rooms = new Map<string, Room>();
   readonly #known = new Set<string>([defaultRoom]);
   readonly #flush: NodeJS.Timeout;
@@ -165,13 +174,15 @@ export class ChatService {
       room.members.add(member);
       const count = room.users.get(member.user) ?? 0;
       room.users.set(member.user, count + 1);
-      if (count === 0) this.#presence(name, room, member.user, true);
+      if (count === 0) this.#localPresence(name, room, member.user, true);
     }
     if (!this.#known.has(name)) this.#known.add(name);
     this.#send(member, {
       type: 'joined',
       room: name,
-      members: [...room.users.keys()].sort(),
+      members: [
+        ...new Set([...room.users.keys(), ...(this.#remote.get(name)?.keys() ?? [])]),
+      ].sort(),
       history: history.map(messageFrame),
     });
   }
@@ -184,7 +195,7 @@ export class ChatService {
     if (count > 0) room.users.set(member.user, count);
     else {
       room.users.delete(member.user);
-      this.#presence(name, room, member.user, false);
+      this.#localPresence(name, room, member.user, false);
     }
   }
 
@@ -200,7 +211,9 @@ export class ChatService {
       ts: this.#o.clock(),
     });
     if (id !== undefined) this.#send(member, { type: 'ack', id, msgId: stored.id });
-    this.#broadcast(name, messageFrame(stored));
+    const frame = messageFrame(stored);
+    this.#broadcast(name, frame);
+    this.#o.relay?.(frame);
   }
 
   #room(name: string): Room {
@@ -212,11 +225,22 @@ export class ChatService {
     return room;
   }
 
-  #presence(name: string, room: Room, user: string, present: boolean): void {
-    const change = room.pending.get(user);
-    if (change) change.now = present;
-    else room.pending.set(user, { before: !present, now: present });
+  /** A user's first socket joined, or last socket left, this node's part of a room. */
+  #localPresence(name: string, room: Room, user: string, present: boolean): void {
+    // Other nodes learn at once (they keep who is where); clients hear it in the next batch.
+    this.#o.relay?.({ type: 'presence', room: name, user, state: present ? 'join' : 'leave' });
+    this.#changed(name, room, user, !present || this.#presentElsewhere(name, user));
+  }
+
+  /** Notes a presence change to announce in the next batch; `before` is the user's presence until now. */
+  #changed(name: string, room: Room, user: string, before: boolean): void {
+    if (!room.pending.has(user)) room.pending.set(user, before);
     this.#dirty.add(name);
+  }
+
+  /** Whether a user is in a room anywhere in the cluster. */
+  #present(name: string, user: string): boolean {
+    return (this.#rooms.get(name)?.users.get(user) ?? 0) > 0 || this.#presentElsewhere(name, user);
   }
 
   #flushPresence(): void {
@@ -226,20 +250,46 @@ export class ChatService {
     for (const name of dirty) {
       const room = this.#rooms.get(name);
       if (!room) continue;
-      for (const [user, change] of room.pending) {
-        // A user who joined and left inside one window never shows up at all.
-        if (change.before !== change.now) {
+      for (const [user, before] of room.pending) {
+        // A user who joined and left inside one window never shows up at all; neither does one
+        // who moved between nodes.
+        const now = this.#present(name, user);
+        if (now !== before) {
           this.#broadcast(name, {
             type: 'presence',
             room: name,
             user,
-            state: change.now ? 'join' : 'leave',
+            state: now ? 'join' : 'leave',
           });
         }
       }
       room.pending.clear();
       if (room.members.size === 0) this.#rooms.delete(name);
     }
+  }
+
+  #presentElsewhere(room: string, user: string): boolean {
+    return (this.#remote.get(room)?.get(user)?.size ?? 0) > 0;
+  }
+
+  /**
+   * A message or presence change from another node: messages go to this node's members of the
+   * room; presence updates who is where, and is shown only when it changes the user's presence.
+   */
+  deliverRemote(node: string, frame: MessageFrame | PresenceFrame): void {
+    if (frame.type === 'message') return this.#broadcast(frame.room, frame);
+    const before = this.#present(frame.room, frame.user);
+    let users = this.#remote.get(frame.room);
+    if (!users) this.#remote.set(frame.room, (users = new Map<string, Set<string>>()));
+    let nodes = users.get(frame.user);
+    if (!nodes) users.set(frame.user, (nodes = new Set<string>()));
+    if (frame.state === 'join') nodes.add(node);
+    else nodes.delete(node);
+    if (nodes.size === 0) users.delete(frame.user);
+    if (users.size === 0) this.#remote.delete(frame.room);
+    // Only rooms with members here need telling; the batch sends it if presence really changed.
+    const room = this.#rooms.get(frame.room);
+    if (room) this.#changed(frame.room, room, frame.user, before);
   }
 
   /** Encodes a frame once and writes the same bytes to every member of the room. */

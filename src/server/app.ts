@@ -15,6 +15,7 @@ import { createGate, type Gate, type GateLimits } from '../handshake/gate.js';
 import { registerSeedEndpoints } from '../endpoints/seed.js';
 import { wsgateFastify } from './gate-plugin.js';
 import { ChatService } from '../chat/chat-service.js';
+import { Cluster } from '../cluster/cluster.js';
 import { Metrics } from '../metrics.js';
 import { TokenBucket } from '../handshake/token-bucket.js';
 
@@ -173,13 +174,19 @@ export async function buildApp(
     clearInterval(poll);
     stopKicks();
   });
+  const cluster = runtime.bus === undefined ? undefined : new Cluster(runtime.bus, runtime.log);
   const chat = new ChatService({
     storage: runtime.storage,
     clock: runtime.clock,
     log: runtime.log,
+    ...(cluster === undefined ? {} : { relay: cluster.relay }),
     onSent: (count) => metrics.messagesOut.inc(count),
   });
   await chat.warm();
+  if (cluster) {
+    await cluster.attach({ revocations: runtime.sessions.revocations, chat });
+    app.addHook('preClose', async () => cluster.detach());
+  }
   gate.route('/chat', { requirement: 'required' }, chat.handle);
   app.addHook('onClose', async () => chat.close());
   await app.register(wsgateFastify, { gate });

@@ -3,6 +3,8 @@ import type { RevocationReason } from '../storage/types.js';
 export interface Revocation {
   readonly sessionIds: readonly string[];
   readonly reason: RevocationReason;
+  /** Learned from another node (cluster mode): applied here, not published again. */
+  readonly remote?: boolean;
 }
 
 export type RevocationListener = (revocation: Revocation) => void;

@@ -6,6 +6,7 @@ import { loadConfig, type Config, type RawOptions } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import type { GateLimits } from '../../src/handshake/gate.js';
+import type { PubSub } from '../../src/pubsub/types.js';
 
 /** A clock the test moves by hand, so expiry is tested without sleeping. */
 export interface ManualClock {
@@ -55,7 +56,13 @@ export const testIssuer = 'http://wsgate.test';
  */
 export async function startTestServer(
   options: RawOptions = {},
-  extra: { clock?: ManualClock; dataDir?: string; gateLimits?: Partial<GateLimits> } = {},
+  extra: {
+    clock?: ManualClock;
+    dataDir?: string;
+    gateLimits?: Partial<GateLimits>;
+    /** Cluster mode over this bus (e.g. a MemoryBus connection shared with other nodes). */
+    bus?: PubSub;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = extra.dataDir ?? mkdtempSync(join(tmpdir(), 'wsgate-test-'));
   const config = loadConfig({
@@ -73,6 +80,7 @@ export async function startTestServer(
     clock,
     log: createLogger(config.logLevel, logs),
     ...(extra.gateLimits === undefined ? {} : { gateLimits: extra.gateLimits }),
+    ...(extra.bus === undefined ? {} : { bus: extra.bus }),
   });
   return {
     ...server,

@@ -64,13 +64,15 @@ export function metaRoutes(app: FastifyInstance, runtime: Runtime, metrics: Metr
       },
     },
     async (request, reply) => {
-      try {
-        await storage.ping();
-        return { status: 'ready', checks: { database: 'ok' } };
-      } catch (err) {
-        request.log.warn({ err }, 'database not ready');
-        return reply.code(503).send({ status: 'not_ready', checks: { database: 'down' } });
-      }
+      const checks: Record<string, 'ok' | 'down'> = { database: 'ok' };
+      if (runtime.bus) checks.redis = 'ok';
+      const results = await Promise.allSettled([storage.ping(), runtime.bus?.ping()]);
+      if (results[0].status === 'rejected') checks.database = 'down';
+      if (runtime.bus && results[1]?.status === 'rejected') checks.redis = 'down';
+      const down = Object.entries(checks).filter(([, state]) => state === 'down');
+      if (down.length === 0) return { status: 'ready', checks };
+      request.log.warn({ checks }, 'not ready');
+      return reply.code(503).send({ status: 'not_ready', checks });
     },
   );
 }

@@ -1,0 +1,182 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import { Redis } from 'ioredis';
+import { MemoryBus } from '../src/pubsub/memory.js';
+import { RedisPubSub } from '../src/pubsub/redis.js';
+import type { PubSub } from '../src/pubsub/types.js';
+import type { ServerFrame } from '../src/chat/protocol.js';
+import { startTestServer, passwordGrant, type TestServer } from './support/server.js';
+import { wsUrl } from './support/ws.js';
+
+const redisUrl = process.env.WSGATE_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+
+async function redisReachable(): Promise<boolean> {
+  const probe = new Redis(redisUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    await probe.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** A chat socket that records frames and can wait for one matching a predicate. */
+async function chatSocket(server: TestServer, token: string) {
+  const ws = new WebSocket(wsUrl(server, '/chat'), {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const frames: ServerFrame[] = [];
+  const waiters = new Set<() => void>();
+  ws.on('message', (data: Buffer) => {
+    frames.push(JSON.parse(data.toString('utf8')) as ServerFrame);
+    for (const wake of [...waiters]) wake();
+  });
+  const closed = new Promise<{ code: number; at: number }>((resolve) =>
+    ws.once('close', (code) => resolve({ code, at: performance.now() })),
+  );
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  function next(match: (f: ServerFrame) => boolean, timeoutMs = 3000): Promise<ServerFrame> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const i = frames.findIndex(match);
+        if (i < 0) return false;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(frames.splice(i, 1)[0] as ServerFrame);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`no matching frame; got ${JSON.stringify(frames)}`));
+      }, timeoutMs);
+      if (!check()) waiters.add(check);
+    });
+  }
+  await next((f) => f.type === 'welcome');
+  return { ws, next, closed, send: (frame: object) => ws.send(JSON.stringify(frame)) };
+}
+
+/** The cluster contract, run over each bus: two nodes, one database, no sticky sessions. */
+function clusterSuite(
+  name: string,
+  connect: () => Promise<{ a: PubSub; b: PubSub }>,
+  skip?: () => Promise<string | false>,
+) {
+  describe(`cluster mode over ${name}`, () => {
+    let a: TestServer;
+    let b: TestServer;
+    let dataDir: string;
+    let skipped: string | false = false;
+
+    before(async () => {
+      skipped = (await skip?.()) ?? false;
+      if (skipped) return;
+      dataDir = mkdtempSync(join(tmpdir(), 'wsgate-cluster-'));
+      const buses = await connect();
+      // Both nodes start at once on one database: seeding and key creation must not collide.
+      [a, b] = await Promise.all([
+        startTestServer({}, { dataDir, bus: buses.a }),
+        startTestServer({}, { dataDir, bus: buses.b }),
+      ]);
+    });
+
+    after(async () => {
+      if (skipped) return;
+      await a.stop();
+      await b.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it('lets users on different nodes chat both ways and see each other arrive', async (t) => {
+      if (skipped) return t.skip(skipped);
+      const john = (await passwordGrant(a)).access_token;
+      const jane = (await passwordGrant(b, 'janedoe', 'secret2')).access_token; // node B accepts A's keys too
+      const onA = await chatSocket(a, john);
+      const onB = await chatSocket(b, jane);
+      const room = `x-${randomUUID().slice(0, 8)}`;
+      onA.send({ type: 'join', room });
+      await onA.next((f) => f.type === 'joined');
+      onB.send({ type: 'join', room });
+      const joined = await onB.next((f) => f.type === 'joined');
+      assert.ok(
+        joined.type === 'joined' && joined.members.includes('johndoe'),
+        'B sees A in the room',
+      );
+      await onA.next((f) => f.type === 'presence' && f.user === 'janedoe' && f.state === 'join');
+
+      onA.send({ type: 'send', room, text: 'from A', id: 'a1' });
+      const atB = await onB.next((f) => f.type === 'message' && f.text === 'from A');
+      onB.send({ type: 'send', room, text: 'from B', id: 'b1' });
+      const atA = await onA.next((f) => f.type === 'message' && f.text === 'from B');
+      assert.ok(
+        atB.type === 'message' && atA.type === 'message' && atA.id > atB.id,
+        'ids grow across nodes',
+      );
+
+      onB.ws.close();
+      await onA.next((f) => f.type === 'presence' && f.user === 'janedoe' && f.state === 'leave');
+      onA.ws.close();
+    });
+
+    it('closes a socket on node B with 4410 within a second of a logout on node A', async (t) => {
+      if (skipped) return t.skip(skipped);
+      const pair = await passwordGrant(a);
+      const onB = await chatSocket(b, pair.access_token);
+      const started = performance.now();
+      const res = await fetch(`${a.url}/logout`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${pair.access_token}` },
+      });
+      assert.equal(res.status, 204);
+      const { code, at } = await onB.closed;
+      assert.equal(code, 4410);
+      const ms = at - started;
+      t.diagnostic(`cross-node kick: ${ms.toFixed(1)} ms`);
+      assert.ok(ms < 1000, `kick took ${ms} ms`);
+      // And node B refuses the token at the next handshake, without asking the database.
+      const again = await fetch(`${b.url}/ws-ticket`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${pair.access_token}` },
+      });
+      assert.equal(again.status, 401);
+    });
+  });
+}
+
+clusterSuite('an in-process bus', () => {
+  const bus = new MemoryBus();
+  return Promise.resolve({ a: bus.connect(), b: bus.connect() });
+});
+
+clusterSuite(
+  'Redis',
+  () => {
+    const prefix = `wsgate-test-${randomUUID().slice(0, 8)}:`;
+    return Promise.resolve({
+      a: new RedisPubSub(redisUrl, { prefix }),
+      b: new RedisPubSub(redisUrl, { prefix }),
+    });
+  },
+  async () => {
+    if (await redisReachable()) return false;
+    if (process.env.CI === 'true')
+      throw new Error(`Redis is required in CI and is not reachable at ${redisUrl}`);
+    return `skipped: Redis not reachable at ${redisUrl}`;
+  },
+);
