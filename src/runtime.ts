@@ -5,6 +5,7 @@ import { createLogger } from './log.js';
 import { openStorage } from './storage/open.js';
 import { UserExistsError, type Storage } from './storage/types.js';
 import {
+  generateSigningKey,
   keySetFromSecret,
   keySetFromStoredKeys,
   loadOrCreateKeyFile,
@@ -55,10 +56,16 @@ export async function createRuntime(
       : new RedisPubSub(config.redis, { prefix: config.redisPrefix }));
   try {
     await storage.migrate();
+    // A shared secret; else SQLite's data-dir key file; else keys shared through the database,
+    // so that every node of a cluster signs and verifies with the same keys.
     const keys =
       config.hs256Secret !== undefined
         ? keySetFromSecret(config.hs256Secret)
-        : keySetFromStoredKeys(await loadOrCreateKeyFile(config.dataDir));
+        : keySetFromStoredKeys(
+            config.database.startsWith('sqlite:')
+              ? await loadOrCreateKeyFile(config.dataDir)
+              : await storage.ensureSigningKeys(await generateSigningKey(clock())),
+          );
     const sessions = new SessionService({
       storage,
       keys,

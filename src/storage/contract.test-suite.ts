@@ -1,6 +1,7 @@
 /* eslint-disable @typescript-eslint/no-floating-promises -- describe/it promises belong to node:test's runner */
 import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
+import { generateSigningKey } from '../tokens/keys.js';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import {
   UserExistsError,
@@ -508,6 +509,23 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
 
       it('starts empty', async () => {
         assert.deepEqual(await storage.listAudit(), []);
+      });
+    });
+
+    describe('signing keys', () => {
+      it('stores the first candidate only, so nodes starting at once agree on one key', async () => {
+        const first = await generateSigningKey(1_000);
+        const second = await generateSigningKey(2_000);
+        assert.deepEqual(await storage.ensureSigningKeys(first), [first]);
+        assert.deepEqual(await storage.ensureSigningKeys(second), [first]);
+      });
+
+      it('agrees on one key when candidates race', async () => {
+        const candidates = await Promise.all([1, 2, 3, 4].map((n) => generateSigningKey(n)));
+        const answers = await Promise.all(candidates.map((c) => storage.ensureSigningKeys(c)));
+        const kids = new Set(answers.map((keys) => keys.map((k) => k.kid).join()));
+        assert.equal(kids.size, 1);
+        assert.equal(answers[0]?.length, 1);
       });
     });
   });

@@ -6,6 +6,7 @@ import {
   type AuditEvent,
   type ChatMessage,
   type NewChatMessage,
+  type StoredKey,
   type NewSession,
   type NewUser,
   type RevocationReason,
@@ -64,6 +65,11 @@ const migrations: readonly string[] = [
      ts INTEGER NOT NULL
    );
    CREATE INDEX messages_room_id ON messages(room, id);`,
+  `CREATE TABLE signing_keys (
+     kid TEXT PRIMARY KEY,
+     jwk TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );`,
 ];
 
 interface UserRow {
@@ -370,6 +376,35 @@ export class SqliteStorage implements Storage {
       room: string;
     }[];
     return Promise.resolve(rows.map((r) => r.room));
+  }
+
+  ensureSigningKeys(candidate: StoredKey): Promise<StoredKey[]> {
+    const db = this.#db;
+    const rows = db
+      .transaction(() => {
+        const count = (db.prepare('SELECT COUNT(*) AS n FROM signing_keys').get() as { n: number })
+          .n;
+        if (count === 0) {
+          db.prepare('INSERT INTO signing_keys (kid, jwk, created_at) VALUES (?, ?, ?)').run(
+            candidate.kid,
+            JSON.stringify(candidate.jwk),
+            candidate.createdAt,
+          );
+        }
+        return db.prepare('SELECT * FROM signing_keys ORDER BY created_at').all() as {
+          kid: string;
+          jwk: string;
+          created_at: number;
+        }[];
+      })
+      .immediate();
+    return Promise.resolve(
+      rows.map((r) => ({
+        kid: r.kid,
+        jwk: JSON.parse(r.jwk) as StoredKey['jwk'],
+        createdAt: r.created_at,
+      })),
+    );
   }
 
   appendAudit(event: AuditEvent): Promise<void> {

@@ -68,6 +68,9 @@ export interface StoredAuditEvent extends AuditEvent {
   readonly id: number;
 }
 
+export type { StoredKey } from '../tokens/keys.js';
+import type { StoredKey } from '../tokens/keys.js';
+
 /** A chat message as stored; ids grow with time across all rooms. */
 export interface ChatMessage {
   readonly id: number;
@@ -138,6 +141,12 @@ export interface Storage {
   listMessages(room: string, options: { afterId?: number; limit: number }): Promise<ChatMessage[]>;
   /** Rooms that have messages, by name. */
   listRooms(): Promise<string[]>;
+
+  /**
+   * The signing keys every node shares (cluster mode on a shared database). Stores `candidate`
+   * only when there is no key yet, atomically, so nodes starting at once agree on one key.
+   */
+  ensureSigningKeys(candidate: StoredKey): Promise<StoredKey[]>;
 
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(filter?: { since?: number; limit?: number }): Promise<StoredAuditEvent[]>;
