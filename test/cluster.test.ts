@@ -181,3 +181,54 @@ clusterSuite(
     return `skipped: Redis not reachable at ${redisUrl}`;
   },
 );
+
+describe('cluster presence over an in-process bus', () => {
+  it('heals when a node falls silent: its users leave, and a newcomer learns who is here', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'wsgate-cluster-heal-'));
+    const bus = new MemoryBus();
+    const busB = bus.connect();
+    // Short heartbeats so the test does not wait seconds; the defaults are 2 s and 6 s.
+    const cluster = { heartbeatMs: 50, deadAfterMs: 200 };
+    const a = await startTestServer({}, { dataDir, bus: bus.connect(), cluster });
+    const b = await startTestServer({}, { dataDir, bus: busB, cluster });
+    let c: TestServer | undefined;
+    try {
+      const room = `heal-${randomUUID().slice(0, 8)}`;
+      const onA = await chatSocket(a, (await passwordGrant(a)).access_token);
+      const onB = await chatSocket(b, (await passwordGrant(b, 'janedoe', 'secret2')).access_token);
+      onA.send({ type: 'join', room });
+      await onA.next((f) => f.type === 'joined');
+      onB.send({ type: 'join', room });
+      await onB.next((f) => f.type === 'joined');
+      await onA.next((f) => f.type === 'presence' && f.user === 'janedoe' && f.state === 'join');
+
+      // A node that starts later is told who is already in the room.
+      c = await startTestServer({}, { dataDir, bus: bus.connect(), cluster });
+      const onC = await chatSocket(c, (await passwordGrant(c, 'test', 'test')).access_token);
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the hello and its answers cross the bus
+      onC.send({ type: 'join', room });
+      const joined = await onC.next((f) => f.type === 'joined');
+      assert.ok(joined.type === 'joined');
+      assert.deepEqual(joined.members, ['janedoe', 'johndoe', 'test']);
+
+      // Node B goes silent (its bus connection dies, as when the process is killed).
+      await busB.close();
+      await onA.next(
+        (f) => f.type === 'presence' && f.user === 'janedoe' && f.state === 'leave',
+        3000,
+      );
+      await onC.next(
+        (f) => f.type === 'presence' && f.user === 'janedoe' && f.state === 'leave',
+        3000,
+      );
+      onA.ws.close();
+      onC.ws.close();
+      onB.ws.close();
+    } finally {
+      await c?.stop();
+      await a.stop();
+      await b.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

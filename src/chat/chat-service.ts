@@ -292,6 +292,31 @@ export class ChatService {
     if (room) this.#changed(frame.room, room, frame.user, before);
   }
 
+  /** A node that stopped answering: its users leave every room they were in through it. */
+  forgetNode(node: string): void {
+    for (const [name, users] of this.#remote) {
+      for (const [user, nodes] of users) {
+        if (!nodes.has(node)) continue;
+        const before = this.#present(name, user);
+        nodes.delete(node);
+        if (nodes.size === 0) users.delete(user);
+        const room = this.#rooms.get(name);
+        if (room) this.#changed(name, room, user, before);
+      }
+      if (users.size === 0) this.#remote.delete(name);
+    }
+  }
+
+  /** Who is in which room on this node, as presence frames, for a node that just joined. */
+  localPresence(): PresenceFrame[] {
+    const frames: PresenceFrame[] = [];
+    for (const [name, room] of this.#rooms) {
+      for (const user of room.users.keys())
+        frames.push({ type: 'presence', room: name, user, state: 'join' });
+    }
+    return frames;
+  }
+
   /** Encodes a frame once and writes the same bytes to every member of the room. */
   #broadcast(name: string, frame: ServerFrame): void {
     const room = this.#rooms.get(name);

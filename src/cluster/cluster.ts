@@ -14,6 +14,19 @@ interface ChatMessage {
   readonly frame: MessageFrame | PresenceFrame;
 }
 
+interface NodeMessage {
+  readonly node: string;
+  /** `hello` when a node starts (others answer with their presence), `beat` while it lives. */
+  readonly kind: 'hello' | 'beat';
+}
+
+export interface ClusterOptions {
+  /** How often a node says it is alive (ms). */
+  readonly heartbeatMs?: number;
+  /** A node silent this long is taken for dead: its users leave the rooms (ms). */
+  readonly deadAfterMs?: number;
+}
+
 /**
  * Cluster mode, written once above any {@link PubSub}: revocations made on one node kick sockets
  * on every node, and chat messages and presence reach members wherever they are connected.
@@ -24,10 +37,16 @@ export class Cluster {
   readonly #bus: PubSub;
   readonly #log: Logger | undefined;
   readonly #stops: (() => Promise<void> | void)[] = [];
+  readonly #heartbeatMs: number;
+  readonly #deadAfterMs: number;
+  /** When each other node was last heard from (performance.now()). */
+  readonly #seen = new Map<string, number>();
 
-  constructor(bus: PubSub, log?: Logger) {
+  constructor(bus: PubSub, log?: Logger, options: ClusterOptions = {}) {
     this.#bus = bus;
     this.#log = log;
+    this.#heartbeatMs = options.heartbeatMs ?? 2000;
+    this.#deadAfterMs = options.deadAfterMs ?? 3 * this.#heartbeatMs;
   }
 
   /** Publishes a locally stored message or presence change (the chat's `relay`). */
@@ -57,9 +76,31 @@ export class Cluster {
         await this.#bus.subscribe('chat', (text) => {
           const message = parse<ChatMessage>(text, this.#log);
           if (!message || message.node === this.node) return;
+          this.#seen.set(message.node, performance.now());
           chat.deliverRemote(message.node, message.frame);
         }),
+        await this.#bus.subscribe('nodes', (text) => {
+          const message = parse<NodeMessage>(text, this.#log);
+          if (!message || message.node === this.node) return;
+          this.#seen.set(message.node, performance.now());
+          // A newcomer knows nobody: tell it who is here.
+          if (message.kind === 'hello') for (const frame of chat.localPresence()) this.relay(frame);
+        }),
       );
+      // Presence heals when a node dies: its users leave once it has been silent too long.
+      const timer = setInterval(() => {
+        this.#publish('nodes', { node: this.node, kind: 'beat' } satisfies NodeMessage);
+        const now = performance.now();
+        for (const [node, at] of this.#seen) {
+          if (now - at < this.#deadAfterMs) continue;
+          this.#seen.delete(node);
+          this.#log?.warn({ node }, 'cluster node silent; forgetting its presence');
+          chat.forgetNode(node);
+        }
+      }, this.#heartbeatMs);
+      timer.unref();
+      this.#stops.push(() => clearInterval(timer));
+      this.#publish('nodes', { node: this.node, kind: 'hello' } satisfies NodeMessage);
     }
   }
 

@@ -15,7 +15,7 @@ import { createGate, type Gate, type GateLimits } from '../handshake/gate.js';
 import { registerSeedEndpoints } from '../endpoints/seed.js';
 import { wsgateFastify } from './gate-plugin.js';
 import { ChatService } from '../chat/chat-service.js';
-import { Cluster } from '../cluster/cluster.js';
+import { Cluster, type ClusterOptions } from '../cluster/cluster.js';
 import { Metrics } from '../metrics.js';
 import { TokenBucket } from '../handshake/token-bucket.js';
 
@@ -43,6 +43,8 @@ export interface AppOptions {
   readonly gateLimits?: Partial<GateLimits>;
   /** How often revocations made by other processes are read from the database (ms). */
   readonly revocationPollMs?: number;
+  /** Cluster heartbeat timing (tests shorten it). */
+  readonly cluster?: ClusterOptions;
 }
 
 /**
@@ -174,7 +176,8 @@ export async function buildApp(
     clearInterval(poll);
     stopKicks();
   });
-  const cluster = runtime.bus === undefined ? undefined : new Cluster(runtime.bus, runtime.log);
+  const cluster =
+    runtime.bus === undefined ? undefined : new Cluster(runtime.bus, runtime.log, options.cluster);
   const chat = new ChatService({
     storage: runtime.storage,
     clock: runtime.clock,

@@ -7,6 +7,7 @@ import { createLogger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import type { GateLimits } from '../../src/handshake/gate.js';
 import type { PubSub } from '../../src/pubsub/types.js';
+import type { ClusterOptions } from '../../src/cluster/cluster.js';
 
 /** A clock the test moves by hand, so expiry is tested without sleeping. */
 export interface ManualClock {
@@ -62,6 +63,7 @@ export async function startTestServer(
     gateLimits?: Partial<GateLimits>;
     /** Cluster mode over this bus (e.g. a MemoryBus connection shared with other nodes). */
     bus?: PubSub;
+    cluster?: ClusterOptions;
   } = {},
 ): Promise<TestServer> {
   const dataDir = extra.dataDir ?? mkdtempSync(join(tmpdir(), 'wsgate-test-'));
@@ -81,6 +83,7 @@ export async function startTestServer(
     log: createLogger(config.logLevel, logs),
     ...(extra.gateLimits === undefined ? {} : { gateLimits: extra.gateLimits }),
     ...(extra.bus === undefined ? {} : { bus: extra.bus }),
+    ...(extra.cluster === undefined ? {} : { cluster: extra.cluster }),
   });
   return {
     ...server,
