@@ -66,6 +66,10 @@ export const defaultRoom = 'general';
 export class ChatService {
   readonly #o: Required<Omit<ChatOptions, 'log' | 'onSent' | 'relay'>> &
     Pick<ChatOptions, 'log' | 'onSent' | 'relay'>;
+  /** Ids of the messages recently sent into each room from this node, to resync without repeats. */
+  readonly #sent = new Map<string, { ids: Set<number>; max: number }>();
+  /** While the cluster bus is down: per room, the highest id sent before it went down. */
+  #outage: Map<string, number> | undefined;
   /** Users present in a room on other nodes: room → user → node ids. */
   readonly #remote = new Map<string, Map<string, Set<string>>>();
   readonly #rooms = new Map<string, Room>();
@@ -277,7 +281,11 @@ export class ChatService {
    * room; presence updates who is where, and is shown only when it changes the user's presence.
    */
   deliverRemote(node: string, frame: MessageFrame | PresenceFrame): void {
-    if (frame.type === 'message') return this.#broadcast(frame.room, frame);
+    if (frame.type === 'message') {
+      // After an outage a message may come both from the resync and late off the bus: send once.
+      if (this.#sent.get(frame.room)?.ids.has(frame.id)) return;
+      return this.#broadcast(frame.room, frame);
+    }
     const before = this.#present(frame.room, frame.user);
     let users = this.#remote.get(frame.room);
     if (!users) this.#remote.set(frame.room, (users = new Map<string, Set<string>>()));
@@ -290,6 +298,40 @@ export class ChatService {
     // Only rooms with members here need telling; the batch sends it if presence really changed.
     const room = this.#rooms.get(frame.room);
     if (room) this.#changed(frame.room, room, frame.user, before);
+  }
+
+  /** The cluster bus went down: messages from other nodes may be missed from here on. */
+  markOutage(): void {
+    if (this.#outage) return;
+    this.#outage = new Map([...this.#sent].map(([room, sent]) => [room, sent.max]));
+  }
+
+  /**
+   * The bus is back: sends this node's members every message stored since the outage began that
+   * they have not been sent, read from storage. Nothing acknowledged is lost, nothing repeated.
+   */
+  async resync(): Promise<void> {
+    const outage = this.#outage;
+    this.#outage = undefined;
+    if (!outage) return;
+    for (const [name, afterId] of outage) {
+      if (!this.#rooms.get(name)?.members.size) continue;
+      const missed = await this.#o.storage.listMessages(name, {
+        afterId,
+        limit: this.#o.replayLimit,
+      });
+      const sent = this.#sent.get(name);
+      for (const m of missed) if (!sent?.ids.has(m.id)) this.#broadcast(name, messageFrame(m));
+    }
+  }
+
+  #remember(name: string, id: number): void {
+    let sent = this.#sent.get(name);
+    if (!sent) this.#sent.set(name, (sent = { ids: new Set(), max: 0 }));
+    sent.ids.add(id);
+    sent.max = Math.max(sent.max, id);
+    // Enough to cover an outage's worth of traffic; the oldest ids go first.
+    if (sent.ids.size > 4096) sent.ids.delete(sent.ids.values().next().value as number);
   }
 
   /** A node that stopped answering: its users leave every room they were in through it. */
@@ -321,6 +363,7 @@ export class ChatService {
   #broadcast(name: string, frame: ServerFrame): void {
     const room = this.#rooms.get(name);
     if (!room) return;
+    if (frame.type === 'message') this.#remember(name, frame.id);
     const data = Buffer.from(JSON.stringify(frame));
     for (const member of room.members) this.#write(member, data);
     this.#o.onSent?.(room.members.size);

@@ -100,6 +100,12 @@ export class Cluster {
       }, this.#heartbeatMs);
       timer.unref();
       this.#stops.push(() => clearInterval(timer));
+      // A bus outage loses cross-node messages in flight; the database has them all.
+      const stopStatus = this.#bus.onStatus?.((up) => {
+        if (!up) return chat.markOutage();
+        chat.resync().catch((err: unknown) => this.#log?.error({ err }, 'chat resync failed'));
+      });
+      if (stopStatus) this.#stops.push(stopStatus);
       this.#publish('nodes', { node: this.node, kind: 'hello' } satisfies NodeMessage);
     }
   }

@@ -15,6 +15,8 @@ export class RedisPubSub implements PubSub {
   readonly #sub: Redis;
   readonly #prefix: string;
   readonly #handlers = new Map<string, Set<MessageHandler>>();
+  readonly #statusListeners = new Set<(up: boolean) => void>();
+  #down = false;
 
   constructor(url: string, options: RedisPubSubOptions = {}) {
     this.#prefix = options.prefix ?? 'wsgate:';
@@ -28,9 +30,23 @@ export class RedisPubSub implements PubSub {
     // Connection errors are retried by ioredis; readiness reports them. Never crash on them.
     this.#pub.on('error', () => undefined);
     this.#sub.on('error', () => undefined);
+    // ioredis resubscribes by itself on reconnect; 'ready' comes once that is done.
+    this.#sub.on('close', () => this.#setStatus(false));
+    this.#sub.on('ready', () => this.#setStatus(true));
     this.#sub.on('message', (channel: string, message: string) => {
       for (const handler of this.#handlers.get(channel) ?? []) handler(message);
     });
+  }
+
+  onStatus(listener: (up: boolean) => void): () => void {
+    this.#statusListeners.add(listener);
+    return () => this.#statusListeners.delete(listener);
+  }
+
+  #setStatus(up: boolean): void {
+    if (this.#down === !up) return;
+    this.#down = !up;
+    for (const listener of this.#statusListeners) listener(up);
   }
 
   async publish(channel: string, message: string): Promise<void> {

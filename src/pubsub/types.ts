@@ -10,6 +10,11 @@ export interface PubSub {
   publish(channel: string, message: string): Promise<void>;
   /** Resolves once the subscription is active; the returned function unsubscribes. */
   subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
+  /**
+   * Told when the transport drops (`false`) and when it is back with its subscriptions (`true`),
+   * so that what was missed meanwhile can be recovered. Returns a function that stops telling.
+   */
+  onStatus?(listener: (up: boolean) => void): () => void;
   /** Resolves when the transport answers (for readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
