@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './clock.js';
 import { createLogger } from './log.js';
@@ -12,9 +13,11 @@ import {
   type KeySet,
 } from './tokens/keys.js';
 import { MemoryLoginLimiter, type LoginLimiter } from './sessions/login-limiter.js';
+import { RedisLoginLimiter } from './sessions/redis-login-limiter.js';
 import { SessionService } from './sessions/session-service.js';
 import { UserService, demoUsers } from './users/user-service.js';
 import { MemoryTicketStore, type TicketStore } from './credentials/tickets.js';
+import { RedisTicketStore } from './credentials/redis-tickets.js';
 import type { PubSub } from './pubsub/types.js';
 import { RedisPubSub } from './pubsub/redis.js';
 
@@ -54,6 +57,14 @@ export async function createRuntime(
     (config.redis === undefined
       ? undefined
       : new RedisPubSub(config.redis, { prefix: config.redisPrefix }));
+  // Cluster mode: tickets and login limits live in Redis too, on one command connection,
+  // unless embedding code brought its own stores.
+  const redis =
+    config.redis !== undefined && (options.tickets === undefined || options.limiter === undefined)
+      ? redisCommands(config.redis)
+      : undefined;
+  const prefix = config.redisPrefix;
+  const loginLimits = { limit: config.loginAttemptsPerMinute, windowMs: 60_000 };
   try {
     await storage.migrate();
     // A shared secret; else SQLite's data-dir key file; else keys shared through the database,
@@ -72,7 +83,9 @@ export async function createRuntime(
       clock,
       limiter:
         options.limiter ??
-        new MemoryLoginLimiter({ limit: config.loginAttemptsPerMinute, windowMs: 60_000 }),
+        (redis
+          ? new RedisLoginLimiter(redis, { ...loginLimits, prefix })
+          : new MemoryLoginLimiter(loginLimits)),
       issuer: config.issuer,
       audience: config.audience,
       accessTtl: config.accessTtl,
@@ -90,18 +103,41 @@ export async function createRuntime(
       keys,
       sessions,
       users,
-      tickets: options.tickets ?? new MemoryTicketStore(),
+      tickets:
+        options.tickets ??
+        (redis ? new RedisTicketStore(redis, { prefix }) : new MemoryTicketStore()),
       bus,
       close: async () => {
         await bus?.close();
+        await closeRedis(redis);
         await storage.close();
       },
     };
   } catch (err) {
     await bus?.close();
+    await closeRedis(redis);
     await storage.close();
     throw err;
   }
+}
+
+/** A command connection for the Redis-backed stores, with the bus's error handling. */
+function redisCommands(url: string): Redis {
+  const redis = new Redis(url, {
+    lazyConnect: false,
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+  });
+  // Connection errors are retried by ioredis; a command that still fails fails its request.
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+async function closeRedis(redis: Redis | undefined): Promise<void> {
+  if (redis === undefined) return;
+  // QUIT waits for a connection that may never come back; a dead one is just dropped.
+  if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+  else redis.disconnect();
 }
 
 async function seedDemoUsers(users: UserService): Promise<void> {

@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { MemoryLoginLimiter } from './login-limiter.js';
+import { RedisLoginLimiter } from './redis-login-limiter.js';
+import {
+  contractLimit,
+  contractWindowMs,
+  limitKey,
+  loginLimiterContract,
+} from './login-limiter.test-suite.js';
+
+const redisUrl = process.env.WSGATE_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+
+/** The URL without its password, for messages. */
+function redacted(address: string): string {
+  try {
+    const parsed = new URL(address);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+async function redisReachable(): Promise<boolean> {
+  const probe = new Redis(redisUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    await probe.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+function connection(): Redis {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/** QUIT when connected; a connection that is not just gets dropped, so nothing hangs. */
+async function closeConnection(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+  else redis.disconnect();
+}
+
+// Outside CI a missing server skips the Redis tests; in CI they must run, and fail at once.
+const reachable = await redisReachable();
+const skip =
+  process.env.CI !== 'true' && !reachable
+    ? `skipped: Redis not reachable at ${redacted(redisUrl)}`
+    : false;
+
+function requireRedis(): void {
+  if (!reachable) {
+    throw new Error(`Redis is required in CI and is not reachable at ${redacted(redisUrl)}`);
+  }
+}
+
+const options = { limit: contractLimit, windowMs: contractWindowMs };
+
+loginLimiterContract('memory', () => {
+  const limiter = new MemoryLoginLimiter(options);
+  return Promise.resolve({ a: limiter, b: limiter, close: () => Promise.resolve() });
+});
+
+describe('Redis login limiter', { skip }, () => {
+  /** Every key of this run starts with this; all are deleted in `after`. */
+  const runPrefix = `wsgate-test-${randomBytes(6).toString('hex')}:`;
+  let admin: Redis;
+  let opened = 0;
+
+  before(() => {
+    requireRedis();
+    admin = connection();
+  });
+
+  after(async () => {
+    if (!reachable) return;
+    const keys = await admin.keys(`${runPrefix}*`);
+    if (keys.length > 0) await admin.del(...keys);
+    await closeConnection(admin);
+  });
+
+  /** Two limiters on separate connections (two nodes) over one fresh prefix. */
+  const twoNodes = (prefix = `${runPrefix}${++opened}:`) => {
+    const connections = [connection(), connection()] as const;
+    return {
+      prefix,
+      a: new RedisLoginLimiter(connections[0], { ...options, prefix }),
+      b: new RedisLoginLimiter(connections[1], { ...options, prefix }),
+      close: async () => {
+        await Promise.all(connections.map(closeConnection));
+      },
+    };
+  };
+
+  loginLimiterContract('Redis', () => Promise.resolve(twoNodes()));
+
+  describe('Redis only', () => {
+    it('names keys by prefix and hash, never by username or address, and bounds them', async () => {
+      const nodes = twoNodes();
+      try {
+        const key = limitKey('mallory', '192.0.2.99');
+        const t0 = Date.now();
+        for (let i = 0; i < 3 * contractLimit; i++) await nodes.a.recordFailure(key, t0 + i);
+        const keys = await admin.keys(`${nodes.prefix}*`);
+        assert.equal(keys.length, 1);
+        const [name] = keys as [string];
+        assert.match(name, new RegExp(`^${nodes.prefix}login:[0-9a-f]{64}$`));
+        for (const part of key.split('|')) assert.ok(!name.includes(part), `${part} in ${name}`);
+        assert.ok(!name.includes('mallory') && !name.includes('192.0.2.99'));
+        assert.equal(await admin.zcard(name), contractLimit, 'only the newest failures are kept');
+        const ttl = await admin.pttl(name);
+        assert.ok(ttl > 0 && ttl <= contractWindowMs, `PTTL ${ttl}`);
+        await nodes.b.reset(key);
+        assert.deepEqual(await admin.keys(`${nodes.prefix}*`), []);
+      } finally {
+        await nodes.close();
+      }
+    });
+
+    it('keeps deployments with different prefixes apart', async () => {
+      const one = twoNodes();
+      const other = twoNodes();
+      try {
+        const key = limitKey();
+        const t0 = Date.now();
+        for (let i = 0; i < contractLimit; i++) await one.a.recordFailure(key, t0);
+        assert.ok((await one.b.retryAfter(key, t0)) > 0);
+        assert.equal(await other.a.retryAfter(key, t0), 0);
+      } finally {
+        await one.close();
+        await other.close();
+      }
+    });
+  });
+});
