@@ -14,6 +14,7 @@ import {
   type StoredKey,
   type User,
 } from './types.js';
+import { toSession, toUser, type SessionRow, type UserRow } from './rows.js';
 
 /**
  * Versioned migrations; append only. Same versions as SQLite's. Keys and names compare and sort
@@ -76,26 +77,6 @@ const migrations: readonly string[] = [
 /** First key of the migration advisory lock ("wsgt"); the second is the schema's hash. */
 const migrationLockKey = 0x77736774;
 
-interface UserRow {
-  id: number;
-  username: string;
-  password_hash: string;
-  scopes: string;
-  disabled: boolean;
-  created_at: number;
-  password_changed_at: number;
-}
-
-interface SessionRow {
-  id: string;
-  username: string;
-  scope: string;
-  created_at: number;
-  expires_at: number;
-  revoked_at: number | null;
-  revoked_reason: string | null;
-}
-
 interface AuditRow {
   id: number;
   ts: number;
@@ -105,26 +86,6 @@ interface AuditRow {
   ip: string | null;
   detail: Record<string, unknown> | null;
 }
-
-const toUser = (row: UserRow): User => ({
-  id: row.id,
-  username: row.username,
-  passwordHash: row.password_hash,
-  scopes: row.scopes,
-  disabled: row.disabled,
-  createdAt: row.created_at,
-  passwordChangedAt: row.password_changed_at,
-});
-
-const toSession = (row: SessionRow): Session => ({
-  id: row.id,
-  username: row.username,
-  scope: row.scope,
-  createdAt: row.created_at,
-  expiresAt: row.expires_at,
-  revokedAt: row.revoked_at,
-  revokedReason: row.revoked_reason as RevocationReason | null,
-});
 
 /**
  * PostgreSQL text cannot hold U+0000. A key containing it names nothing stored, so lookups answer

@@ -16,6 +16,7 @@ import {
   type StoredAuditEvent,
   type User,
 } from './types.js';
+import { toSession, toUser, type SessionRow, type UserRow } from './rows.js';
 
 /** Versioned migrations; append only. */
 const migrations: readonly string[] = [
@@ -72,26 +73,6 @@ const migrations: readonly string[] = [
    );`,
 ];
 
-interface UserRow {
-  id: number;
-  username: string;
-  password_hash: string;
-  scopes: string;
-  disabled: number;
-  created_at: number;
-  password_changed_at: number;
-}
-
-interface SessionRow {
-  id: string;
-  username: string;
-  scope: string;
-  created_at: number;
-  expires_at: number;
-  revoked_at: number | null;
-  revoked_reason: string | null;
-}
-
 interface AuditRow {
   id: number;
   ts: number;
@@ -101,26 +82,6 @@ interface AuditRow {
   ip: string | null;
   detail: string | null;
 }
-
-const toUser = (row: UserRow): User => ({
-  id: row.id,
-  username: row.username,
-  passwordHash: row.password_hash,
-  scopes: row.scopes,
-  disabled: row.disabled !== 0,
-  createdAt: row.created_at,
-  passwordChangedAt: row.password_changed_at,
-});
-
-const toSession = (row: SessionRow): Session => ({
-  id: row.id,
-  username: row.username,
-  scope: row.scope,
-  createdAt: row.created_at,
-  expiresAt: row.expires_at,
-  revokedAt: row.revoked_at,
-  revokedReason: row.revoked_reason as RevocationReason | null,
-});
 
 /** SQLite storage on better-sqlite3, in WAL mode. `path` may be `:memory:` for tests. */
 export class SqliteStorage implements Storage {
