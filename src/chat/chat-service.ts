@@ -154,7 +154,8 @@ export class ChatService {
           return await member.control.reauthenticate(frame.token);
       }
     } catch (err) {
-      this.#fail(member, err);
+      // A send that failed (e.g. the database is down) still names its id, so the sender can tell.
+      this.#fail(member, err, frame.type === 'send' ? frame.id : undefined);
     }
   }
 
@@ -381,12 +382,12 @@ export class ChatService {
     ws.send(data, { binary: false });
   }
 
-  #fail(member: Member, err: unknown): void {
+  #fail(member: Member, err: unknown, id?: string): void {
     const error =
       err instanceof FrameError
         ? err
         : (this.#o.log?.error({ err }, 'chat frame failed'),
-          new FrameError('internal_error', 'Internal error'));
+          new FrameError('internal_error', 'Internal error', id));
     this.#send(member, {
       type: 'error',
       code: error.code,

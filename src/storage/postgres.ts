@@ -131,6 +131,10 @@ export interface PostgresOptions {
   readonly schema?: string;
   /** Errors of idle pooled connections (the pool drops the connection and opens a new one). */
   readonly onError?: (err: Error) => void;
+  /** Longest wait for a pooled connection (default 5 s). */
+  readonly connectionTimeoutMs?: number;
+  /** Longest a query may take before it fails (default 10 s). */
+  readonly queryTimeoutMs?: number;
 }
 
 /** Connection string with `search_path` added to the startup `options`. */
@@ -156,6 +160,9 @@ export class PostgresStorage implements Storage {
       max: options.max ?? 10,
       application_name: 'wsgate',
       types: typeParsers(),
+      // A database that stops answering must fail requests and /readyz, not hang them.
+      connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
+      query_timeout: options.queryTimeoutMs ?? 10_000,
     });
     // Without a listener, an idle connection dropped by the server would crash the process.
     this.#pool.on('error', options.onError ?? (() => undefined));
