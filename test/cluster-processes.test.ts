@@ -18,6 +18,13 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { WsgateClient, type ClientEvents, type ServerFrame } from '../src/client/index.js';
 import { bin, cleanEnv, ensureBuilt, repo } from './support/cli.js';
+import {
+  postgresReachable,
+  postgresUrl as pgUrl,
+  redisReachable,
+  redisUrl,
+  unreachable,
+} from './support/services.js';
 
 /**
  * DESIGN §6 with real processes: two or three `wsgate serve` nodes (`bin/wsgate.js`, as an operator
@@ -26,56 +33,12 @@ import { bin, cleanEnv, ensureBuilt, repo } from './support/cli.js';
  * database and Redis: each has its own data dir.
  */
 
-const pgUrl = process.env.WSGATE_TEST_POSTGRES ?? 'postgres://root@127.0.0.1:5432/test';
-const redisUrl = process.env.WSGATE_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 /** Every node gets the same issuer, as docs/deploy.md asks: the default is each node's own URL. */
 const issuer = 'http://wsgate.cluster.test';
 
-function redacted(address: string): string {
-  try {
-    const parsed = new URL(address);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function redisReachable(url: string): Promise<boolean> {
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    await probe.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
-
 async function whyUnavailable(): Promise<string | false> {
-  if (!(await postgresReachable())) return `PostgreSQL not reachable at ${redacted(pgUrl)}`;
-  if (!(await redisReachable(redisUrl))) return `Redis not reachable at ${redacted(redisUrl)}`;
+  if (!(await postgresReachable())) return unreachable('PostgreSQL', pgUrl);
+  if (!(await redisReachable(redisUrl))) return unreachable('Redis', redisUrl);
   return false;
 }
 

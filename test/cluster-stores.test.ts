@@ -13,50 +13,16 @@ import {
   type TestServer,
 } from './support/server.js';
 import { connect, wsUrl, type Outcome } from './support/ws.js';
-
-const redisUrl = process.env.WSGATE_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-
-/** The URL without its password, for messages. */
-function redacted(address: string): string {
-  try {
-    const parsed = new URL(address);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
-async function redisReachable(): Promise<boolean> {
-  const probe = new Redis(redisUrl, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    await probe.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
+import {
+  redisReachable,
+  redisUrl,
+  requireReachable,
+  skipUnlessReachable,
+} from './support/services.js';
 
 // Outside CI a missing server skips the Redis tests; in CI they must run, and fail at once.
 const reachable = await redisReachable();
-const skip =
-  process.env.CI !== 'true' && !reachable
-    ? `skipped: Redis not reachable at ${redacted(redisUrl)}`
-    : false;
-
-function requireRedis(): void {
-  if (!reachable) {
-    throw new Error(`Redis is required in CI and is not reachable at ${redacted(redisUrl)}`);
-  }
-}
+const skip = await skipUnlessReachable('Redis', redisUrl, reachable);
 
 /** Closes an opened socket; refusals need nothing. */
 function done(outcome: Outcome): void {
@@ -74,7 +40,7 @@ describe('cluster stores: tickets and login limits shared through Redis', { skip
   const clock = manualClock(Date.now());
 
   before(async () => {
-    requireRedis();
+    requireReachable('Redis', redisUrl, reachable);
     admin = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
     admin.on('error', () => undefined);
     dataDir = mkdtempSync(join(tmpdir(), 'wsgate-cluster-stores-'));

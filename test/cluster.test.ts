@@ -5,33 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import { Redis } from 'ioredis';
 import { MemoryBus } from '../src/pubsub/memory.js';
 import { RedisPubSub } from '../src/pubsub/redis.js';
 import type { PubSub } from '../src/pubsub/types.js';
 import type { ServerFrame } from '../src/chat/protocol.js';
 import { startTestServer, passwordGrant, type TestServer } from './support/server.js';
+import { redacted, redisReachable, redisUrl } from './support/services.js';
 import { wsUrl } from './support/ws.js';
-
-const redisUrl = process.env.WSGATE_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-
-async function redisReachable(): Promise<boolean> {
-  const probe = new Redis(redisUrl, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    await probe.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
 
 /** A chat socket that records frames and can wait for one matching a predicate. */
 async function chatSocket(server: TestServer, token: string) {
@@ -177,8 +157,8 @@ clusterSuite(
   async () => {
     if (await redisReachable()) return false;
     if (process.env.CI === 'true')
-      throw new Error(`Redis is required in CI and is not reachable at ${redisUrl}`);
-    return `skipped: Redis not reachable at ${redisUrl}`;
+      throw new Error(`Redis is required in CI and is not reachable at ${redacted(redisUrl)}`);
+    return `skipped: Redis not reachable at ${redacted(redisUrl)}`;
   },
 );
 

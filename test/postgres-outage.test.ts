@@ -12,6 +12,11 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import type { ServerFrame } from '../src/client/index.js';
 import { bin, cleanEnv, ensureBuilt, repo } from './support/cli.js';
+import {
+  postgresReachable,
+  postgresUrl as pgUrl,
+  skipUnlessReachable,
+} from './support/services.js';
 
 /**
  * A PostgreSQL restart under a running node, without touching the shared PostgreSQL that the other
@@ -25,40 +30,12 @@ import { bin, cleanEnv, ensureBuilt, repo } from './support/cli.js';
  * One node, no Redis: the fault under test is the database's, and a lone node needs no bus.
  */
 
-const pgUrl = process.env.WSGATE_TEST_POSTGRES ?? 'postgres://root@127.0.0.1:5432/test';
 const upstream = new URL(pgUrl);
 const upstreamHost = upstream.hostname || '127.0.0.1';
 const upstreamPort = Number(upstream.port || 5432);
 
-function redacted(address: string): string {
-  try {
-    const parsed = new URL(address);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
 // Outside CI a missing server skips this file; in CI it must run, and fail.
-const skip =
-  process.env.CI !== 'true' && !(await postgresReachable())
-    ? `skipped: PostgreSQL not reachable at ${redacted(pgUrl)}`
-    : false;
+const skip = await skipUnlessReachable('PostgreSQL', pgUrl, postgresReachable);
 
 const run = randomBytes(6).toString('hex');
 const schema = `wsgate_test_outage_${run}`;

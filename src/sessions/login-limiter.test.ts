@@ -10,37 +10,12 @@ import {
   limitKey,
   loginLimiterContract,
 } from './login-limiter.test-suite.js';
-
-const redisUrl = process.env.WSGATE_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-
-/** The URL without its password, for messages. */
-function redacted(address: string): string {
-  try {
-    const parsed = new URL(address);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
-async function redisReachable(): Promise<boolean> {
-  const probe = new Redis(redisUrl, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    await probe.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
+import {
+  redisReachable,
+  redisUrl,
+  requireReachable,
+  skipUnlessReachable,
+} from '../../test/support/services.js';
 
 function connection(): Redis {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
@@ -56,16 +31,7 @@ async function closeConnection(redis: Redis): Promise<void> {
 
 // Outside CI a missing server skips the Redis tests; in CI they must run, and fail at once.
 const reachable = await redisReachable();
-const skip =
-  process.env.CI !== 'true' && !reachable
-    ? `skipped: Redis not reachable at ${redacted(redisUrl)}`
-    : false;
-
-function requireRedis(): void {
-  if (!reachable) {
-    throw new Error(`Redis is required in CI and is not reachable at ${redacted(redisUrl)}`);
-  }
-}
+const skip = await skipUnlessReachable('Redis', redisUrl, reachable);
 
 const options = { limit: contractLimit, windowMs: contractWindowMs };
 
@@ -81,7 +47,7 @@ describe('Redis login limiter', { skip }, () => {
   let opened = 0;
 
   before(() => {
-    requireRedis();
+    requireReachable('Redis', redisUrl, reachable);
     admin = connection();
   });
 

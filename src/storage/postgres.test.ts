@@ -11,39 +11,14 @@ import {
 import { storageContract } from './contract.test-suite.js';
 import { openStorage } from './open.js';
 import { PostgresStorage } from './postgres.js';
-
-const url = process.env.WSGATE_TEST_POSTGRES ?? 'postgres://root@127.0.0.1:5432/test';
-
-/** The URL without its password, for messages. */
-function redacted(address: string): string {
-  try {
-    const parsed = new URL(address);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
-async function reachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
+import {
+  postgresReachable,
+  postgresUrl as url,
+  skipUnlessReachable,
+} from '../../test/support/services.js';
 
 // Outside CI a missing server skips this file; in CI it must run, and fail.
-const skip =
-  process.env.CI !== 'true' && !(await reachable())
-    ? `skipped: PostgreSQL not reachable at ${redacted(url)}`
-    : false;
+const skip = await skipUnlessReachable('PostgreSQL', url, postgresReachable);
 
 /** This run's schemas all start with this, so runs never collide; every one is dropped in `after`. */
 const runPrefix = `wsgate_test_${randomBytes(6).toString('hex')}`;
