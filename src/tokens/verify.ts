@@ -1,6 +1,7 @@
-import { jwtVerify, errors as joseErrors, type JWTHeaderParameters } from 'jose';
 import { WsgateError } from '../errors.js';
 import type { KeySet } from './keys.js';
+import { verifyCompactJws } from './jws.js';
+import { cachedVerification, rememberVerified } from './verified-cache.js';
 import { headerTypes, maxTokenLength, type TokenClaims, type TokenType } from './claims.js';
 
 /** Verifies a JWT of a type and returns its claims; what the WebSocket gate calls per handshake. */
@@ -43,49 +44,61 @@ export interface VerifyOptions {
 
 const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-function normaliseTyp(typ: string | undefined): string | undefined {
-  return typ?.toLowerCase().replace(/^application\//, '');
+function normaliseTyp(typ: unknown): string | undefined {
+  return typeof typ === 'string' ? typ.toLowerCase().replace(/^application\//, '') : undefined;
+}
+
+const requiredClaims = ['exp', 'iat', 'sub', 'jti', 'sid'] as const;
+
+/** The registered claims (RFC 7519 §4.1) as jose checks them, with no clock tolerance. */
+function checkRegisteredClaims(payload: Record<string, unknown>, options: VerifyOptions): void {
+  for (const claim of requiredClaims) {
+    if (!(claim in payload)) throw new WsgateError('invalid_token');
+  }
+  if (payload.iss !== options.issuer) throw new WsgateError('invalid_token');
+  const aud = payload.aud;
+  if (!(aud === options.audience || (Array.isArray(aud) && aud.includes(options.audience))))
+    throw new WsgateError('invalid_token');
+  if (typeof payload.iat !== 'number') throw new WsgateError('invalid_token');
+  if (payload.nbf !== undefined && typeof payload.nbf !== 'number')
+    throw new WsgateError('invalid_token');
+  if (typeof payload.exp !== 'number') throw new WsgateError('invalid_token');
+  checkTime(payload.exp, payload.nbf, options.now);
+}
+
+/** `nbf` and `exp` against the clock: checked on every use, cached or not. */
+function checkTime(exp: number, nbf: number | undefined, nowMs: number): void {
+  const now = Math.floor(nowMs / 1000);
+  if (nbf !== undefined && nbf > now) throw new WsgateError('invalid_token');
+  if (exp <= now) throw new WsgateError('token_expired');
 }
 
 /**
  * Verifies a token's signature (only the key set's algorithm is accepted), its type, issuer,
  * audience, `nbf` and `exp`, and returns its claims. Every failure is a {@link WsgateError}:
- * `token_too_large`, `invalid_token`, `wrong_token_type` or `token_expired`.
+ * `token_too_large`, `invalid_token`, `wrong_token_type` or `token_expired`. The signature is
+ * checked before any claim, so a forged token is `invalid_token` whatever its claims say.
  */
 export async function verifyToken(
   keys: KeySet,
   token: string,
   options: VerifyOptions,
 ): Promise<TokenClaims> {
+  return verifyTokenSync(keys, token, options);
+}
+
+/** {@link verifyToken} without the promise, for the handshake's hot path. */
+export function verifyTokenSync(keys: KeySet, token: string, options: VerifyOptions): TokenClaims {
   if (token.length > maxTokenLength) throw new WsgateError('token_too_large');
-  if (!jwtShape.test(token)) throw new WsgateError('invalid_token');
-  let payload: Record<string, unknown>;
-  let header: JWTHeaderParameters;
-  try {
-    ({ payload, protectedHeader: header } = await jwtVerify(
-      token,
-      (protectedHeader) => {
-        const key =
-          protectedHeader.kid === undefined
-            ? undefined
-            : keys.verificationKeys.get(protectedHeader.kid);
-        if (!key) throw new WsgateError('invalid_token');
-        return key;
-      },
-      {
-        algorithms: [keys.alg],
-        issuer: options.issuer,
-        audience: options.audience,
-        currentDate: new Date(options.now),
-        requiredClaims: ['exp', 'iat', 'sub', 'jti', 'sid'],
-      },
-    ));
-  } catch (err) {
-    if (err instanceof WsgateError) throw err;
-    if (err instanceof joseErrors.JWTExpired)
-      throw new WsgateError('token_expired', undefined, { cause: err });
-    throw new WsgateError('invalid_token', undefined, { cause: err });
+  const cached = cachedVerification(keys, token, options.issuer, options.audience);
+  if (cached) {
+    checkTime(cached.claims.exp, cached.notBefore, options.now);
+    if (cached.claims.type !== options.type) throw new WsgateError('wrong_token_type');
+    return cached.claims;
   }
+  if (!jwtShape.test(token)) throw new WsgateError('invalid_token');
+  const { header, payload } = verifyCompactJws(keys, token);
+  checkRegisteredClaims(payload, options);
   // The signature is good from here on, so telling the caller the type was wrong leaks nothing.
   if (normaliseTyp(header.typ) !== headerTypes[options.type] || payload.type !== options.type) {
     throw new WsgateError('wrong_token_type');
@@ -99,9 +112,16 @@ export async function verifyToken(
   ) {
     throw new WsgateError('invalid_token');
   }
-  return {
+  const claims: TokenClaims = {
     ...(payload as unknown as TokenClaims),
     nbf: typeof payload.nbf === 'number' ? payload.nbf : (payload.iat as number),
     fresh: payload.fresh === true,
   };
+  rememberVerified(keys, token, {
+    claims,
+    issuer: options.issuer,
+    audience: options.audience,
+    notBefore: payload.nbf as number | undefined,
+  });
+  return claims;
 }
