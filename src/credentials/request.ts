@@ -72,6 +72,8 @@ export function parseHandshake(req: IncomingMessage): HandshakeRequest {
   const path = q === -1 ? target : target.slice(0, q);
   const query = new URLSearchParams(q === -1 ? '' : target.slice(q + 1));
   const protocols = parseProtocols(req.headers['sec-websocket-protocol']);
+  // Only the header is kept, not the request: an accepted socket may hold on to this object.
+  const cookieHeader = req.headers.cookie;
   let cookies: Map<string, string> | undefined;
   return {
     path,
@@ -83,7 +85,7 @@ export function parseHandshake(req: IncomingMessage): HandshakeRequest {
     ip: req.socket.remoteAddress ?? '',
     authorization: req.headers.authorization,
     cookie(name) {
-      cookies ??= parseCookies(req.headers.cookie);
+      cookies ??= parseCookies(cookieHeader);
       return cookies.get(name);
     },
   };

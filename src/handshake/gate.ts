@@ -126,6 +126,9 @@ interface Endpoint {
 
 const keyPattern = /^[+/0-9A-Za-z]{22}==$/;
 
+/** Where a socket came from, for reports about it. */
+type Where = Pick<HandshakeRequest, 'path' | 'ip'>;
+
 /**
  * The WebSocket gate: decides during the HTTP upgrade, before any socket exists, who may open
  * which endpoint. Framework-neutral: give its `handleUpgrade` to any `http.Server`'s `upgrade`.
@@ -288,10 +291,16 @@ export class Gate {
     then: (ws: WebSocket) => void,
   ): void {
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.on('error', (err) => this.#o.log?.debug({ err }, 'socket error'));
+      ws.on('error', this.#onSocketError);
       then(ws);
     });
   }
+
+  /**
+   * One listener for every socket, made once: a listener made inside the handshake would keep the
+   * handshake's scope (the request, its credential) alive as long as the socket.
+   */
+  readonly #onSocketError = (err: Error): void => this.#o.log?.debug({ err }, 'socket error');
 
   /** Refuses a principal that already has as many sockets open as a user may. */
   #checkUserLimit(principal: Principal): void {
@@ -312,6 +321,8 @@ export class Gate {
   ): void {
     if (this.#draining) return closeSocket(ws, 1001, 'Server is shutting down');
     const live = this.#registry.add(ws, principal, request.offeredV1);
+    // What the socket's listeners keep for reports: not the request and the credential in it.
+    const where: Where = { path: request.path, ip: request.ip };
     this.#o.onAccept?.({
       path: request.path,
       transport: principal.transport,
@@ -332,7 +343,7 @@ export class Gate {
       if (!bucket.take(this.#o.clock()))
         this.#closeWith(
           ws,
-          request,
+          where,
           null,
           new WsgateError('rate_limited', 'Too many messages', { retryAfter: 1 }),
         );
@@ -342,7 +353,7 @@ export class Gate {
       get principal() {
         return live.principal;
       },
-      reauthenticate: (token) => this.#reauthenticate(live, endpoint, request, token),
+      reauthenticate: (token) => this.#reauthenticate(live, endpoint, where, token),
     };
     try {
       endpoint.handler(ws, principal, request, control);
@@ -445,7 +456,7 @@ export class Gate {
 
   #closeWith(
     ws: WebSocket,
-    request: HandshakeRequest,
+    request: Where,
     transport: TransportName | null,
     err: unknown,
   ): void {
@@ -460,7 +471,7 @@ export class Gate {
 
   #report(
     error: WsgateError,
-    request: HandshakeRequest | undefined,
+    request: Where | undefined,
     req: IncomingMessage | undefined,
     transport: TransportName | null,
     afterUpgrade: boolean,
@@ -492,7 +503,7 @@ export class Gate {
   async #reauthenticate(
     live: LiveSocket,
     endpoint: Endpoint,
-    request: HandshakeRequest,
+    where: Where,
     token: string,
   ): Promise<void> {
     const { ws } = live;
@@ -505,7 +516,7 @@ export class Gate {
       sendJson(ws, { type: 'reauthenticated', exp: principal.claims?.exp ?? null });
     } catch (err) {
       const error = asWsgateError(err, this.#o.log);
-      this.#report(error, request, undefined, 'first-message', true);
+      this.#report(error, where, undefined, 'first-message', true);
       sendJson(ws, { type: 'error', code: error.code, message: error.message });
     }
   }
