@@ -1,0 +1,352 @@
+import { cpus } from 'node:os';
+import type { HandshakeRow } from '../scenarios/handshakes.js';
+import type { EchoRow } from '../scenarios/echo.js';
+import type { FanoutRow } from '../scenarios/fanout.js';
+import type { MemoryRow } from '../scenarios/memory.js';
+import type { KickRow } from '../scenarios/kick.js';
+import { fmt, ratio } from './stats.js';
+
+/** Everything one run measured, as written to `bench/results/latest.json`. */
+export interface Results {
+  readonly date: string;
+  readonly quick: boolean;
+  readonly node: string;
+  readonly cpu: string;
+  readonly pinned: boolean;
+  readonly raisedLimits: readonly string[];
+  readonly handshakes?: readonly HandshakeRow[];
+  readonly echo?: readonly EchoRow[];
+  readonly fanout?: readonly FanoutRow[];
+  readonly memory?: readonly MemoryRow[];
+  readonly kick?: readonly KickRow[];
+}
+
+/** One goal of the issue: a measured value against its bound. */
+export interface Goal {
+  readonly scenario: string;
+  readonly value: number;
+  readonly unit: 'ratio' | 'ms';
+  readonly bound: number;
+  readonly direction: 'at least' | 'below' | 'at most';
+  readonly met: boolean;
+  readonly note: string;
+}
+
+export function machine(): string {
+  return `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores`;
+}
+
+function find<T extends { key: string }>(
+  rows: readonly T[] | undefined,
+  key: string,
+): T | undefined {
+  return rows?.find((r) => r.key === key);
+}
+
+function goal(
+  scenario: string,
+  value: number,
+  unit: Goal['unit'],
+  direction: Goal['direction'],
+  bound: number,
+  note: string,
+): Goal {
+  const met =
+    Number.isFinite(value) &&
+    (direction === 'at least'
+      ? value >= bound
+      : direction === 'below'
+        ? value < bound
+        : value <= bound);
+  return { scenario, value, unit, bound, direction, met, note };
+}
+
+/** The issue's goals, computed from the rows of one run (a goal whose rows are missing is left out). */
+export function goals(r: Results): Goal[] {
+  const out: Goal[] = [];
+  const plain = find(r.handshakes, 'ws-plain');
+  const sio = find(r.handshakes, 'socketio');
+  const cold = find(r.handshakes, 'wsgate-header');
+  const seen = find(r.handshakes, 'wsgate-header-seen');
+  if (plain && cold) {
+    out.push(
+      goal(
+        'handshakes/s vs plain ws, no auth (every token new)',
+        ratio(cold.perSecond, plain.perSecond),
+        'ratio',
+        'at least',
+        0.8,
+        'Authorization header; each handshake checks an Ed25519 signature',
+      ),
+    );
+  }
+  if (plain && seen) {
+    out.push(
+      goal(
+        'handshakes/s vs plain ws, no auth (token seen before)',
+        ratio(seen.perSecond, plain.perSecond),
+        'ratio',
+        'at least',
+        0.8,
+        'a reconnecting client: the verified-token cache answers',
+      ),
+    );
+  }
+  if (sio && cold) {
+    out.push(
+      goal(
+        'handshakes/s vs Socket.IO + JWT',
+        ratio(cold.perSecond, sio.perSecond),
+        'ratio',
+        'at least',
+        2,
+        'both check a signature on every handshake',
+      ),
+    );
+  }
+  const echoPlain = find(r.echo, 'ws-plain');
+  const echoWsgate = find(r.echo, 'wsgate');
+  if (echoPlain && echoWsgate) {
+    out.push(
+      goal(
+        'echo round trips/s vs plain ws',
+        ratio(echoWsgate.perSecond, echoPlain.perSecond),
+        'ratio',
+        'at least',
+        0.9,
+        '100 clients',
+      ),
+    );
+  }
+  for (const members of [1000, 5000]) {
+    const base = find(r.fanout, `ws-plain-${members}`);
+    const ours = find(r.fanout, `wsgate-${members}`);
+    if (base && ours) {
+      out.push(
+        goal(
+          `fan-out deliveries/s vs ws pre-encoded, ${fmt(members)} members`,
+          ratio(ours.perSecond, base.perSecond),
+          'ratio',
+          'at least',
+          0.9,
+          'wsgate also stores each message',
+        ),
+      );
+    }
+  }
+  const memPlain = find(r.memory, 'ws-plain');
+  const memOurs = find(r.memory, 'wsgate');
+  if (memPlain && memOurs) {
+    out.push(
+      goal(
+        'memory per idle authenticated connection vs plain ws',
+        ratio(memOurs.rssPerConnection, memPlain.rssPerConnection),
+        'ratio',
+        'at most',
+        1.2,
+        'RSS after a full collection',
+      ),
+    );
+  }
+  const local = find(r.kick, 'local');
+  const cluster = find(r.kick, 'cluster');
+  if (local)
+    out.push(
+      goal(
+        'revocation kick p99, one node',
+        local.p99Ms,
+        'ms',
+        'below',
+        50,
+        'from POST /logout to the close at the client',
+      ),
+    );
+  if (cluster && cluster.skipped === undefined)
+    out.push(
+      goal(
+        'revocation kick p99, across two nodes',
+        cluster.p99Ms,
+        'ms',
+        'below',
+        100,
+        'logout on node A, socket on node B, over Redis',
+      ),
+    );
+  return out;
+}
+
+const kib = (bytes: number) => fmt(bytes / 1024);
+const x = (value: number) => `${fmt(value)}×`;
+
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join(
+    '\n',
+  );
+}
+
+/** The report as Markdown: goals first, then every scenario's table. */
+export function markdown(r: Results, name = 'latest'): string {
+  const parts: string[] = [];
+  parts.push(`# wsgate benchmarks: ${name === 'latest' ? 'latest full' : name} run\n`);
+  parts.push(
+    `${r.date} · ${r.quick ? '`--quick` (smoke run: short windows, one round)' : 'full run (medians of several rounds)'} · Node ${r.node} · ${r.cpu} · ${r.pinned ? 'servers pinned to core 0, load generator to core 1 (taskset)' : 'not pinned (needs taskset and two cores)'}.\n`,
+  );
+  parts.push(
+    `Every figure is from this one run; compare ratios, not absolute numbers, across machines. Limits raised for the load generator (one address, one user, thousands of sockets): \`${r.raisedLimits.join(' ')}\`; every other default stands.\n`,
+  );
+  const g = goals(r);
+  if (g.length > 0) {
+    parts.push('## Goals\n');
+    parts.push(
+      table(
+        ['scenario', 'measured', 'goal', 'met', 'notes'],
+        g.map((item) => [
+          item.scenario,
+          item.unit === 'ratio' ? x(item.value) : `${fmt(item.value)} ms`,
+          `${item.direction === 'at least' ? '≥' : item.direction === 'below' ? '<' : '≤'} ${item.unit === 'ratio' ? x(item.bound) : `${fmt(item.bound)} ms`}`,
+          item.met ? 'yes' : '**no**',
+          item.note,
+        ]),
+      ),
+    );
+    parts.push(`\n![goals](${name}.svg)\n`);
+  }
+  if (r.handshakes) {
+    const plain = find(r.handshakes, 'ws-plain');
+    const sio = find(r.handshakes, 'socketio');
+    parts.push('## Authenticated handshakes\n');
+    parts.push(
+      '32 clients open a socket, wait for the greeting and close it, over and over. wsgate tokens come from a pool of 10,000, more than its verified-token cache holds, so every wsgate row but the last checks a signature. Server CPU is the server process\'s own CPU time per handshake; "load core" is how busy the load generator\'s core was (near 100 %, the client set the pace).\n',
+    );
+    parts.push(
+      table(
+        [
+          'server · transport',
+          'handshakes/s',
+          'vs ws (no auth)',
+          'vs Socket.IO',
+          'server CPU µs',
+          'load core',
+          'failed',
+        ],
+        r.handshakes.map((row) => [
+          row.label,
+          fmt(row.perSecond),
+          plain ? x(ratio(row.perSecond, plain.perSecond)) : '–',
+          sio ? x(ratio(row.perSecond, sio.perSecond)) : '–',
+          fmt(row.cpuUs),
+          `${fmt(row.loadCpu * 100)} %`,
+          String(row.failed),
+        ]),
+      ),
+    );
+    parts.push('');
+  }
+  if (r.echo) {
+    const plain = find(r.echo, 'ws-plain');
+    parts.push('## Echo round trips, 100 clients\n');
+    parts.push(
+      table(
+        ['server', 'round trips/s', 'vs ws', 'p50 ms', 'p99 ms', 'server CPU µs'],
+        r.echo.map((row) => [
+          row.label,
+          fmt(row.perSecond),
+          plain ? x(ratio(row.perSecond, plain.perSecond)) : '–',
+          fmt(row.p50Ms),
+          fmt(row.p99Ms),
+          fmt(row.cpuUs),
+        ]),
+      ),
+    );
+    parts.push('');
+  }
+  if (r.fanout) {
+    parts.push('## Chat fan-out, one sender\n');
+    parts.push(
+      'Members join one room; the sender keeps four messages in flight. A delivery is one member receiving one message; its time runs from the send.\n',
+    );
+    parts.push(
+      table(
+        ['members', 'server', 'deliveries/s', 'vs ws', 'p50 ms', 'p99 ms', 'server CPU µs'],
+        r.fanout.map((row) => {
+          const base = find(r.fanout, `ws-plain-${row.members}`);
+          return [
+            fmt(row.members),
+            row.label,
+            fmt(row.perSecond),
+            base ? x(ratio(row.perSecond, base.perSecond)) : '–',
+            fmt(row.p50Ms),
+            fmt(row.p99Ms),
+            fmt(row.cpuUs),
+          ];
+        }),
+      ),
+    );
+    parts.push('');
+  }
+  if (r.memory) {
+    const plain = find(r.memory, 'ws-plain');
+    parts.push('## Memory per idle authenticated connection\n');
+    parts.push(
+      table(
+        ['server', 'connections', 'RSS KiB each', 'vs ws', 'JS heap KiB each'],
+        r.memory.map((row) => [
+          row.label,
+          fmt(row.connections),
+          kib(row.rssPerConnection),
+          plain ? x(ratio(row.rssPerConnection, plain.rssPerConnection)) : '–',
+          kib(row.heapPerConnection),
+        ]),
+      ),
+    );
+    parts.push('');
+  }
+  if (r.kick) {
+    parts.push('## Revocation kick latency\n');
+    parts.push(
+      table(
+        ['where', 'kicks', 'p50 ms', 'p99 ms', 'max ms'],
+        r.kick.map((row) =>
+          row.skipped === undefined
+            ? [row.label, String(row.kicks), fmt(row.p50Ms), fmt(row.p99Ms), fmt(row.maxMs)]
+            : [row.label, `skipped: ${row.skipped}`, '–', '–', '–'],
+        ),
+      ),
+    );
+    parts.push('');
+  }
+  return `${parts.join('\n')}\n`;
+}
+
+const escape = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** A bar per goal: the measured value, a mark at the goal, green when met. */
+export function svg(r: Results): string {
+  const g = goals(r);
+  const rowHeight = 34;
+  const labelWidth = 430;
+  const barWidth = 360;
+  const height = 50 + g.length * rowHeight;
+  const bars = g.map((item, i) => {
+    const y = 40 + i * rowHeight;
+    const scale = barWidth / (Math.max(item.value, item.bound) * 1.25 || 1);
+    const width = Math.max(1, (Number.isFinite(item.value) ? item.value : 0) * scale);
+    const mark = labelWidth + item.bound * scale;
+    const text = item.unit === 'ratio' ? x(item.value) : `${fmt(item.value)} ms`;
+    const bound = item.unit === 'ratio' ? x(item.bound) : `${fmt(item.bound)} ms`;
+    return [
+      `<text x="${labelWidth - 10}" y="${y + 15}" text-anchor="end">${escape(item.scenario)}</text>`,
+      `<rect x="${labelWidth}" y="${y}" width="${width.toFixed(1)}" height="20" fill="${item.met ? '#2f855a' : '#c53030'}"/>`,
+      `<line x1="${mark.toFixed(1)}" x2="${mark.toFixed(1)}" y1="${y - 4}" y2="${y + 24}" stroke="#1a202c" stroke-width="2" stroke-dasharray="3 2"/>`,
+      `<text x="${labelWidth + width + 6}" y="${y + 15}">${escape(text)} (goal ${escape(bound)})</text>`,
+    ].join('\n  ');
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + barWidth + 190}" height="${height}" font-family="sans-serif" font-size="13">
+  <rect width="100%" height="100%" fill="#ffffff"/>
+  <text x="10" y="22" font-size="15" font-weight="bold">wsgate against its goals (${escape(r.date)}${r.quick ? ', quick run' : ''}); dashed line = goal</text>
+  ${bars.join('\n  ')}
+</svg>
+`;
+}

@@ -1,0 +1,165 @@
+import { wsPlain, wsgateConnectors, type Connector, type Minted } from '../lib/connectors.js';
+import { startBaseline, startWsgate, type BenchContext } from '../lib/context.js';
+import type { RawWs } from '../lib/raw-ws.js';
+import { Samples, median, percentile } from '../lib/stats.js';
+
+/**
+ * Chat fan-out: `members` sockets join one room on `/chat`, and one more sends to it, keeping a
+ * few messages in flight, for a fixed time. Measures deliveries per second (messages received by
+ * members), the p99 time from send to delivery, and the server's CPU time per delivery. wsgate
+ * stores each message and checks scopes; the baseline is a plain `ws` server that encodes each
+ * message once and writes the same buffer to every member.
+ */
+
+export interface FanoutRow {
+  readonly key: string;
+  readonly label: string;
+  readonly members: number;
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly cpuUs: number;
+}
+
+/** Messages in flight at once: enough to keep the server busy while members read. */
+const window = 4;
+const textPattern = /"text":"m(\d+)"/;
+
+/** Opens `/chat` and joins `room`; resolves once the server has answered `joined`. */
+async function joinRoom(
+  connector: Connector,
+  port: number,
+  credential: Minted,
+  room: string,
+): Promise<RawWs> {
+  const ws = await connector.open(port, credential, '/chat');
+  ws.send(JSON.stringify({ type: 'join', room }));
+  for (;;) {
+    const frame = await ws.nextText();
+    if (frame.startsWith('{"type":"joined"')) return ws;
+  }
+}
+
+async function run(
+  ctx: BenchContext,
+  connector: Connector,
+  port: number,
+  credential: Minted,
+  members: number,
+  room: string,
+  stats: () => Promise<{ cpuUs: number }>,
+) {
+  const sockets: RawWs[] = [];
+  for (let i = 0; i < members; i += 100) {
+    const batch = Math.min(100, members - i);
+    sockets.push(
+      ...(await Promise.all(
+        Array.from({ length: batch }, () => joinRoom(connector, port, credential, room)),
+      )),
+    );
+  }
+  const sender = await joinRoom(connector, port, credential, room);
+  const sentAt: number[] = [];
+  const remaining: number[] = [];
+  const samples = new Samples();
+  let deadline = 0;
+  let sent = 0;
+  let inFlight = 0;
+  let finish: () => void = () => undefined;
+  const send = () => {
+    if (performance.now() >= deadline) return inFlight === 0 ? finish() : undefined;
+    const seq = sent++;
+    sentAt[seq] = performance.now();
+    remaining[seq] = members;
+    inFlight++;
+    sender.send(JSON.stringify({ type: 'send', room, text: `m${seq}` }));
+  };
+  const delivered = (text: string) => {
+    const match = textPattern.exec(text);
+    if (!match) return;
+    const seq = Number(match[1]);
+    samples.push(performance.now() - (sentAt[seq] as number));
+    const left = (remaining[seq] as number) - 1;
+    remaining[seq] = left;
+    if (left === 0) {
+      inFlight--;
+      send();
+    }
+  };
+  for (const ws of sockets) ws.onText = delivered;
+  sender.onText = () => undefined;
+
+  const measure = async (durationMs: number) => {
+    samples.length = 0;
+    const before = await stats();
+    const started = performance.now();
+    deadline = started + durationMs;
+    await new Promise<void>((resolve) => {
+      finish = resolve;
+      for (let i = 0; i < window; i++) send();
+    });
+    const elapsed = performance.now() - started;
+    const after = await stats();
+    const values = samples.values();
+    return {
+      perSecond: (values.length / elapsed) * 1000,
+      p50Ms: percentile(values, 50),
+      p99Ms: percentile(values, 99),
+      cpuUs: (after.cpuUs - before.cpuUs) / Math.max(1, values.length),
+    };
+  };
+  await measure(ctx.seconds(0.5, 1)); // warm-up
+  const result = await measure(ctx.seconds(2, 5));
+  for (const ws of [...sockets, sender]) ws.close();
+  return result;
+}
+
+export async function fanout(ctx: BenchContext): Promise<FanoutRow[]> {
+  const rows: FanoutRow[] = [];
+  for (const members of [1000, 5000]) {
+    const cases = (
+      [
+        ['ws-plain', { ...wsPlain, label: 'ws, one pre-encoded buffer' }],
+        ['wsgate', { ...wsgateConnectors.header, label: 'wsgate /chat' }],
+      ] as [string, Connector][]
+    ).filter(([key]) => ctx.includes(key));
+    const runs = new Map<string, Awaited<ReturnType<typeof run>>[]>();
+    for (let round = 0; round < ctx.count(1, 2); round++) {
+      for (const [key, connector] of cases) {
+        // Fresh servers for each run: an empty room, no history, nothing left from before.
+        const wsgate = await startWsgate(ctx);
+        const [credential] = await wsgate.mint(1);
+        if (!credential) throw new Error('no credential minted');
+        const server =
+          connector.server === 'wsgate'
+            ? wsgate.server
+            : await startBaseline(ctx, 'ws-plain', wsgate.info);
+        try {
+          const m = await run(ctx, connector, server.port, credential, members, 'bench', () =>
+            server.stats(),
+          );
+          ctx.log(
+            `  fan-out ${members} ${key}: ${Math.round(m.perSecond)}/s, p99 ${m.p99Ms.toFixed(1)} ms`,
+          );
+          runs.set(key, [...(runs.get(key) ?? []), m]);
+        } finally {
+          await server.stop();
+          await wsgate.server.stop();
+        }
+      }
+    }
+    for (const [key, connector] of cases) {
+      const r = runs.get(key) ?? [];
+      rows.push({
+        key: `${key}-${members}`,
+        label: connector.label,
+        members,
+        perSecond: median(r.map((m) => m.perSecond)),
+        p50Ms: median(r.map((m) => m.p50Ms)),
+        p99Ms: median(r.map((m) => m.p99Ms)),
+        cpuUs: median(r.map((m) => m.cpuUs)),
+      });
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,159 @@
+import {
+  socketIo,
+  wsJose,
+  wsPlain,
+  wsgateConnectors,
+  type Connector,
+  type Minted,
+} from '../lib/connectors.js';
+import { startBaseline, startWsgate, type BenchContext } from '../lib/context.js';
+import type { ServerProcess } from '../lib/server-process.js';
+import { median } from '../lib/stats.js';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Authenticated handshakes per second: `concurrency` clients each open a socket, wait for the
+ * greeting and close, over and over. Tokens come from a pool larger than wsgate's verified-token
+ * cache, taken in turn, so every handshake checks a signature; one more row reuses 100 tokens to
+ * show a reconnecting client's handshake.
+ */
+
+export interface HandshakeRow {
+  readonly label: string;
+  readonly key: string;
+  /** Handshakes completed per second (median of the rounds). */
+  readonly perSecond: number;
+  /** Server CPU time per handshake in microseconds (median of the rounds). */
+  readonly cpuUs: number;
+  /** Share of the load generator's core in use, 0–1; near 1 means the client set the pace. */
+  readonly loadCpu: number;
+  readonly failed: number;
+}
+
+interface Measured {
+  readonly perSecond: number;
+  readonly cpuUs: number;
+  readonly loadCpu: number;
+  readonly failed: number;
+  readonly error?: unknown;
+}
+
+const concurrency = 32;
+
+/** A row of the table: key, how to connect, and the credentials to cycle through. */
+type Case = [string, Connector, readonly Minted[]];
+
+/** Where each pool was left off, so that one run's tokens are not the next run's. */
+const cursors = new WeakMap<readonly Minted[], number>();
+
+async function measure(
+  connector: Connector,
+  server: ServerProcess,
+  credentials: readonly Minted[],
+  durationMs: number,
+): Promise<Measured> {
+  const before = await server.stats();
+  const loadBefore = process.cpuUsage();
+  const started = performance.now();
+  const deadline = started + durationMs;
+  let done = 0;
+  let failed = 0;
+  let next = cursors.get(credentials) ?? 0;
+  let error: unknown;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const credential = credentials[next++ % credentials.length] as Minted;
+      try {
+        const ws = await connector.open(server.port, credential);
+        ws.close();
+        done++;
+      } catch (err) {
+        failed++;
+        error ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  cursors.set(credentials, next);
+  const elapsed = performance.now() - started;
+  const load = process.cpuUsage(loadBefore);
+  const after = await server.stats();
+  return {
+    perSecond: (done / elapsed) * 1000,
+    cpuUs: (after.cpuUs - before.cpuUs) / Math.max(1, done),
+    loadCpu: (load.user + load.system) / 1000 / elapsed,
+    failed,
+    error,
+  };
+}
+
+/** More tokens than the verified-token cache holds, used in turn: every handshake misses it. */
+const coldPool = 10_000;
+
+export async function handshakes(ctx: BenchContext): Promise<HandshakeRow[]> {
+  const wsgate = await startWsgate(ctx);
+  const cold = await wsgate.tokens(coldPool);
+  const coldCookies = await wsgate.tokens(coldPool, true);
+  const seen = cold.slice(0, 100);
+  // The same gate with HS256: what the handshake costs when checking a signature is cheap. The
+  // secret is made for this run and thrown away with the process.
+  const hs256 = await startWsgate(ctx, ['--hs256-secret', randomBytes(32).toString('base64url')]);
+  const hs256Tokens = await hs256.tokens(coldPool);
+  const baselines = {
+    'ws-plain': await startBaseline(ctx, 'ws-plain', wsgate.info),
+    'ws-jose': await startBaseline(ctx, 'ws-jose', wsgate.info),
+    socketio: await startBaseline(ctx, 'socketio', wsgate.info),
+  };
+  const servers: Record<Connector['server'], ServerProcess> = {
+    ...baselines,
+    wsgate: wsgate.server,
+    'wsgate-hs256': hs256.server,
+  };
+  const wsgateCases = Object.entries(wsgateConnectors).map(([name, c]): Case => [
+    `wsgate-${name}`,
+    c,
+    name === 'cookie' ? coldCookies : cold,
+  ]);
+  const header = wsgateConnectors.header as Connector;
+  const cases = (
+    [
+      ['ws-plain', wsPlain, cold],
+      ['ws-jose', wsJose, cold],
+      ['socketio', socketIo, cold],
+      ...wsgateCases,
+      ['wsgate-header-seen', { ...header, label: `${header.label}, token seen before` }, seen],
+      [
+        'wsgate-header-hs256',
+        { ...header, server: 'wsgate-hs256', label: `${header.label}, HS256` },
+        hs256Tokens,
+      ],
+    ] as Case[]
+  ).filter(([key]) => ctx.includes(key));
+  const rounds = ctx.count(1, 3);
+  const results = new Map<string, Measured[]>(cases.map(([key]) => [key, []]));
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const [key, connector, credentials] of cases) {
+        const server = servers[connector.server];
+        await measure(connector, server, credentials, ctx.seconds(1, 2)); // warm-up
+        const m = await measure(connector, server, credentials, ctx.seconds(2, 5));
+        if (m.failed > 0) ctx.log(`  ${key}: ${m.failed} failed, first: ${String(m.error)}`);
+        ctx.log(`  handshakes ${key}: ${Math.round(m.perSecond)}/s, ${Math.round(m.cpuUs)} µs CPU`);
+        results.get(key)?.push(m);
+      }
+    }
+  } finally {
+    await Promise.all(Object.values(servers).map((s) => s.stop()));
+  }
+  return cases.map(([key, connector]) => {
+    const runs = results.get(key) ?? [];
+    return {
+      key,
+      label: connector.label,
+      perSecond: median(runs.map((r) => r.perSecond)),
+      cpuUs: median(runs.map((r) => r.cpuUs)),
+      loadCpu: median(runs.map((r) => r.loadCpu)),
+      failed: runs.reduce((sum, r) => sum + r.failed, 0),
+    };
+  });
+}
