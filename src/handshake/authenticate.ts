@@ -32,6 +32,22 @@ export const guest: Principal = Object.freeze({
 export type { VerifyJwt } from '../tokens/verify.js';
 
 /**
+ * Scope sets by scope string, shared by every principal with the same scopes: a handful of
+ * distinct strings in practice, so each handshake stops building its own set. Bounded all the same.
+ */
+const scopeSets = new Map<string, ReadonlySet<string>>();
+const maxScopeSets = 1024;
+
+function scopeSet(scope: string): ReadonlySet<string> {
+  let set = scopeSets.get(scope);
+  if (set) return set;
+  set = parseScope(scope);
+  if (scopeSets.size >= maxScopeSets) scopeSets.clear();
+  scopeSets.set(scope, set);
+  return set;
+}
+
+/**
  * Turns a credential into a principal under an endpoint's policy. Every failure is a
  * {@link WsgateError} whose status and close code the gate reports.
  */
@@ -62,7 +78,7 @@ export async function authenticate(
     if (!safeEqual(claims.csrf, credential.csrf)) throw new WsgateError('csrf_failed');
   }
   if (policy.requirement === 'fresh' && !claims.fresh) throw new WsgateError('not_fresh');
-  const scopes = parseScope(claims.scope);
+  const scopes = scopeSet(claims.scope);
   for (const scope of policy.scopes ?? []) {
     if (!scopes.has(scope)) throw new WsgateError('insufficient_scope');
   }
