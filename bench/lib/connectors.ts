@@ -143,3 +143,14 @@ export const socketIo: Connector = {
   message: (text) => `42${JSON.stringify(['message', text])}`,
   echo: (text) => `42${JSON.stringify(['message', `You wrote: ${text}`])}`,
 };
+
+/**
+ * The four servers every per-socket scenario compares, each with the credential its users would
+ * send: wsgate with the Authorization header, the baselines as above. Keyed for `--cases=`.
+ */
+export const lineup: readonly (readonly [string, Connector])[] = [
+  ['ws-plain', wsPlain],
+  ['ws-jose', wsJose],
+  ['socketio', socketIo],
+  ['wsgate', wsgateConnectors.header as Connector],
+];

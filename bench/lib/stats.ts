@@ -48,3 +48,41 @@ export function ratio(value: number, baseline: number): number {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** What a timed window of operations comes to: throughput, latency and server CPU per operation. */
+export interface WindowSummary {
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** Server CPU time per operation, in microseconds. */
+  readonly cpuUs: number;
+}
+
+/** Summarises one window: its latency samples, how long it lasted, and the server CPU it used. */
+export function summarise(
+  latencies: Float64Array,
+  elapsedMs: number,
+  cpuUs: number,
+): WindowSummary {
+  return {
+    perSecond: (latencies.length / elapsedMs) * 1000,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    cpuUs: cpuUs / Math.max(1, latencies.length),
+  };
+}
+
+/** The median of each figure over several rounds of the same window. */
+export function medianSummary(rounds: readonly WindowSummary[]): WindowSummary {
+  return {
+    perSecond: median(rounds.map((r) => r.perSecond)),
+    p50Ms: median(rounds.map((r) => r.p50Ms)),
+    p99Ms: median(rounds.map((r) => r.p99Ms)),
+    cpuUs: median(rounds.map((r) => r.cpuUs)),
+  };
+}
+
+/** The cases of a round, reversed every other round, so that no case always runs first or last. */
+export function inTurn<T>(cases: readonly T[], round: number): readonly T[] {
+  return round % 2 === 0 ? cases : [...cases].reverse();
+}

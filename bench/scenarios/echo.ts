@@ -1,8 +1,8 @@
-import { socketIo, wsJose, wsPlain, wsgateConnectors, type Connector } from '../lib/connectors.js';
+import { lineup, type Connector } from '../lib/connectors.js';
 import { startBaseline, startWsgate, type BenchContext } from '../lib/context.js';
 import type { RawWs } from '../lib/raw-ws.js';
 import type { ServerProcess } from '../lib/server-process.js';
-import { Samples, median, percentile } from '../lib/stats.js';
+import { Samples, medianSummary, summarise, type WindowSummary, inTurn } from '../lib/stats.js';
 
 /**
  * Echo round trips: `clients` authenticated sockets each send a text, wait for `You wrote: …` and
@@ -10,13 +10,9 @@ import { Samples, median, percentile } from '../lib/stats.js';
  * server's CPU time per round trip.
  */
 
-export interface EchoRow {
+export interface EchoRow extends WindowSummary {
   readonly key: string;
   readonly label: string;
-  readonly perSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly cpuUs: number;
 }
 
 const clients = 100;
@@ -58,13 +54,7 @@ async function measure(
   const elapsed = performance.now() - started;
   const after = await server.stats();
   if (wrong > 0) throw new Error(`${connector.label}: ${wrong} echoes did not match`);
-  const values = samples.values();
-  return {
-    perSecond: (values.length / elapsed) * 1000,
-    p50Ms: percentile(values, 50),
-    p99Ms: percentile(values, 99),
-    cpuUs: (after.cpuUs - before.cpuUs) / Math.max(1, values.length),
-  };
+  return summarise(samples.values(), elapsed, after.cpuUs - before.cpuUs);
 }
 
 export async function echo(ctx: BenchContext): Promise<EchoRow[]> {
@@ -77,19 +67,12 @@ export async function echo(ctx: BenchContext): Promise<EchoRow[]> {
     'ws-jose': await startBaseline(ctx, 'ws-jose', wsgate.info),
     socketio: await startBaseline(ctx, 'socketio', wsgate.info),
   };
-  const cases = (
-    [
-      ['ws-plain', wsPlain],
-      ['ws-jose', wsJose],
-      ['socketio', socketIo],
-      ['wsgate', wsgateConnectors.header],
-    ] as [string, Connector][]
-  ).filter(([key]) => ctx.includes(key));
+  const cases = lineup.filter(([key]) => ctx.includes(key));
   const rows: EchoRow[] = [];
   try {
-    const runs = new Map<string, Awaited<ReturnType<typeof measure>>[]>();
+    const runs = new Map<string, WindowSummary[]>();
     for (let round = 0; round < ctx.count(1, 3); round++) {
-      for (const [key, connector] of cases) {
+      for (const [key, connector] of inTurn(cases, round)) {
         const server = servers[connector.server];
         if (!server) throw new Error(`no ${connector.server} server in this scenario`);
         const sockets = await Promise.all(
@@ -107,10 +90,7 @@ export async function echo(ctx: BenchContext): Promise<EchoRow[]> {
       rows.push({
         key,
         label: connector.label,
-        perSecond: median(r.map((m) => m.perSecond)),
-        p50Ms: median(r.map((m) => m.p50Ms)),
-        p99Ms: median(r.map((m) => m.p99Ms)),
-        cpuUs: median(r.map((m) => m.cpuUs)),
+        ...medianSummary(r),
       });
     }
   } finally {

@@ -1,7 +1,7 @@
 import { wsPlain, wsgateConnectors, type Connector, type Minted } from '../lib/connectors.js';
 import { startBaseline, startWsgate, type BenchContext } from '../lib/context.js';
 import type { RawWs } from '../lib/raw-ws.js';
-import { Samples, median, percentile } from '../lib/stats.js';
+import { Samples, medianSummary, summarise, type WindowSummary, inTurn } from '../lib/stats.js';
 
 /**
  * Chat fan-out: `members` sockets join one room on `/chat`, and one more sends to it, keeping a
@@ -11,14 +11,10 @@ import { Samples, median, percentile } from '../lib/stats.js';
  * message once and writes the same buffer to every member.
  */
 
-export interface FanoutRow {
+export interface FanoutRow extends WindowSummary {
   readonly key: string;
   readonly label: string;
   readonly members: number;
-  readonly perSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly cpuUs: number;
 }
 
 /** Messages in flight at once: enough to keep the server busy while members read. */
@@ -100,13 +96,7 @@ async function run(
     });
     const elapsed = performance.now() - started;
     const after = await stats();
-    const values = samples.values();
-    return {
-      perSecond: (values.length / elapsed) * 1000,
-      p50Ms: percentile(values, 50),
-      p99Ms: percentile(values, 99),
-      cpuUs: (after.cpuUs - before.cpuUs) / Math.max(1, values.length),
-    };
+    return summarise(samples.values(), elapsed, after.cpuUs - before.cpuUs);
   };
   await measure(ctx.seconds(0.5, 1)); // warm-up
   const result = await measure(ctx.seconds(2, 5));
@@ -123,9 +113,9 @@ export async function fanout(ctx: BenchContext): Promise<FanoutRow[]> {
         ['wsgate', { ...wsgateConnectors.header, label: 'wsgate /chat' }],
       ] as [string, Connector][]
     ).filter(([key]) => ctx.includes(key));
-    const runs = new Map<string, Awaited<ReturnType<typeof run>>[]>();
-    for (let round = 0; round < ctx.count(1, 2); round++) {
-      for (const [key, connector] of cases) {
+    const runs = new Map<string, WindowSummary[]>();
+    for (let round = 0; round < ctx.count(1, 3); round++) {
+      for (const [key, connector] of inTurn(cases, round)) {
         // Fresh servers for each run: an empty room, no history, nothing left from before.
         const wsgate = await startWsgate(ctx);
         const [credential] = await wsgate.mint(1);
@@ -154,10 +144,7 @@ export async function fanout(ctx: BenchContext): Promise<FanoutRow[]> {
         key: `${key}-${members}`,
         label: connector.label,
         members,
-        perSecond: median(r.map((m) => m.perSecond)),
-        p50Ms: median(r.map((m) => m.p50Ms)),
-        p99Ms: median(r.map((m) => m.p99Ms)),
-        cpuUs: median(r.map((m) => m.cpuUs)),
+        ...medianSummary(r),
       });
     }
   }

@@ -8,7 +8,7 @@ import {
 } from '../lib/connectors.js';
 import { startBaseline, startWsgate, type BenchContext } from '../lib/context.js';
 import type { ServerProcess } from '../lib/server-process.js';
-import { median } from '../lib/stats.js';
+import { median, inTurn } from '../lib/stats.js';
 import { randomBytes } from 'node:crypto';
 
 /**
@@ -133,7 +133,7 @@ export async function handshakes(ctx: BenchContext): Promise<HandshakeRow[]> {
   const results = new Map<string, Measured[]>(cases.map(([key]) => [key, []]));
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const [key, connector, credentials] of cases) {
+      for (const [key, connector, credentials] of inTurn(cases, round)) {
         const server = servers[connector.server];
         await measure(connector, server, credentials, ctx.seconds(1, 2)); // warm-up
         const m = await measure(connector, server, credentials, ctx.seconds(2, 5));

@@ -1,11 +1,4 @@
-import {
-  socketIo,
-  wsJose,
-  wsPlain,
-  wsgateConnectors,
-  type Connector,
-  type Minted,
-} from '../lib/connectors.js';
+import { lineup, type Connector, type Minted } from '../lib/connectors.js';
 import { startBaseline, startWsgate, type BenchContext } from '../lib/context.js';
 import type { RawWs } from '../lib/raw-ws.js';
 import { sleep } from '../lib/stats.js';
@@ -52,14 +45,7 @@ async function openAll(
 
 export async function memory(ctx: BenchContext): Promise<MemoryRow[]> {
   const count = ctx.count(2000, 5000);
-  const cases = (
-    [
-      ['ws-plain', wsPlain],
-      ['ws-jose', wsJose],
-      ['socketio', socketIo],
-      ['wsgate', wsgateConnectors.header],
-    ] as [string, Connector][]
-  ).filter(([key]) => ctx.includes(key));
+  const cases = lineup.filter(([key]) => ctx.includes(key));
   const rows: MemoryRow[] = [];
   for (const [key, connector] of cases) {
     // A fresh wsgate node each time: it issues the token, and is the server under test for wsgate.
