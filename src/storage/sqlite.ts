@@ -86,6 +86,8 @@ interface AuditRow {
 /** SQLite storage on better-sqlite3, in WAL mode. `path` may be `:memory:` for tests. */
 export class SqliteStorage implements Storage {
   readonly #db: Database.Database;
+  /** Prepared statements by SQL text: preparing compiles the SQL, so each is done once. */
+  readonly #statements = new Map<string, Database.Statement>();
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -119,8 +121,14 @@ export class SqliteStorage implements Storage {
     return Promise.resolve();
   }
 
+  #sql(source: string): Database.Statement {
+    let statement = this.#statements.get(source);
+    if (!statement) this.#statements.set(source, (statement = this.#db.prepare(source)));
+    return statement;
+  }
+
   ping(): Promise<void> {
-    this.#db.prepare('SELECT 1').get();
+    this.#sql('SELECT 1').get();
     return Promise.resolve();
   }
 
@@ -131,12 +139,10 @@ export class SqliteStorage implements Storage {
 
   async createUser(user: NewUser): Promise<User> {
     try {
-      const row = this.#db
-        .prepare(
-          `INSERT INTO users (username, password_hash, scopes, disabled, created_at, password_changed_at)
+      const row = this.#sql(
+        `INSERT INTO users (username, password_hash, scopes, disabled, created_at, password_changed_at)
            VALUES (?, ?, ?, 0, ?, ?) RETURNING *`,
-        )
-        .get(user.username, user.passwordHash, user.scopes, user.now, user.now) as UserRow;
+      ).get(user.username, user.passwordHash, user.scopes, user.now, user.now) as UserRow;
       return toUser(row);
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -147,45 +153,44 @@ export class SqliteStorage implements Storage {
   }
 
   getUser(username: string): Promise<User | undefined> {
-    const row = this.#db.prepare('SELECT * FROM users WHERE username = ?').get(username) as
+    const row = this.#sql('SELECT * FROM users WHERE username = ?').get(username) as
       UserRow | undefined;
     return Promise.resolve(row && toUser(row));
   }
 
   listUsers(): Promise<User[]> {
-    const rows = this.#db.prepare('SELECT * FROM users ORDER BY username').all() as UserRow[];
+    const rows = this.#sql('SELECT * FROM users ORDER BY username').all() as UserRow[];
     return Promise.resolve(rows.map(toUser));
   }
 
   setPassword(username: string, passwordHash: string, now: number): Promise<boolean> {
-    const info = this.#db
-      .prepare('UPDATE users SET password_hash = ?, password_changed_at = ? WHERE username = ?')
-      .run(passwordHash, now, username);
+    const info = this.#sql(
+      'UPDATE users SET password_hash = ?, password_changed_at = ? WHERE username = ?',
+    ).run(passwordHash, now, username);
     return Promise.resolve(info.changes === 1);
   }
 
   setDisabled(username: string, disabled: boolean): Promise<boolean> {
-    const info = this.#db
-      .prepare('UPDATE users SET disabled = ? WHERE username = ?')
-      .run(disabled ? 1 : 0, username);
+    const info = this.#sql('UPDATE users SET disabled = ? WHERE username = ?').run(
+      disabled ? 1 : 0,
+      username,
+    );
     return Promise.resolve(info.changes === 1);
   }
 
   createSession(session: NewSession): Promise<Session> {
     const db = this.#db;
     const row = db.transaction(() => {
-      const created = db
-        .prepare(
-          'INSERT INTO sessions (id, username, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
-        )
-        .get(
-          session.id,
-          session.username,
-          session.scope,
-          session.now,
-          session.expiresAt,
-        ) as SessionRow;
-      db.prepare('INSERT INTO refresh_tokens (jti, session_id, issued_at) VALUES (?, ?, ?)').run(
+      const created = this.#sql(
+        'INSERT INTO sessions (id, username, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
+      ).get(
+        session.id,
+        session.username,
+        session.scope,
+        session.now,
+        session.expiresAt,
+      ) as SessionRow;
+      this.#sql('INSERT INTO refresh_tokens (jti, session_id, issued_at) VALUES (?, ?, ?)').run(
         session.refreshJti,
         session.id,
         session.now,
@@ -196,8 +201,7 @@ export class SqliteStorage implements Storage {
   }
 
   getSession(id: string): Promise<Session | undefined> {
-    const row = this.#db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as
-      SessionRow | undefined;
+    const row = this.#sql('SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;
     return Promise.resolve(row && toSession(row));
   }
 
@@ -213,44 +217,38 @@ export class SqliteStorage implements Storage {
       params.push(filter.activeAt);
     }
     const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`;
-    const rows = this.#db.prepare(sql).all(...params) as SessionRow[];
+    const rows = this.#sql(sql).all(...params) as SessionRow[];
     return Promise.resolve(rows.map(toSession));
   }
 
   revokeSession(id: string, reason: RevocationReason, now: number): Promise<boolean> {
-    const info = this.#db
-      .prepare(
-        'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL',
-      )
-      .run(now, reason, id);
+    const info = this.#sql(
+      'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL',
+    ).run(now, reason, id);
     return Promise.resolve(info.changes === 1);
   }
 
   revokeUserSessions(username: string, reason: RevocationReason, now: number): Promise<string[]> {
-    const rows = this.#db
-      .prepare(
-        `UPDATE sessions SET revoked_at = ?, revoked_reason = ?
+    const rows = this.#sql(
+      `UPDATE sessions SET revoked_at = ?, revoked_reason = ?
          WHERE username = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id`,
-      )
-      .all(now, reason, username, now) as { id: string }[];
+    ).all(now, reason, username, now) as { id: string }[];
     return Promise.resolve(rows.map((r) => r.id));
   }
 
   listRevokedSessionIds(now: number): Promise<string[]> {
-    const rows = this.#db
-      .prepare('SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > ?')
-      .all(now) as { id: string }[];
+    const rows = this.#sql(
+      'SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > ?',
+    ).all(now) as { id: string }[];
     return Promise.resolve(rows.map((r) => r.id));
   }
 
   listRevokedSince(
     since: number,
   ): Promise<{ id: string; revokedAt: number; reason: RevocationReason }[]> {
-    const rows = this.#db
-      .prepare(
-        'SELECT id, revoked_at, revoked_reason FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at, id',
-      )
-      .all(since) as { id: string; revoked_at: number; revoked_reason: string }[];
+    const rows = this.#sql(
+      'SELECT id, revoked_at, revoked_reason FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at, id',
+    ).all(since) as { id: string; revoked_at: number; revoked_reason: string }[];
     return Promise.resolve(
       rows.map((r) => ({
         id: r.id,
@@ -269,12 +267,10 @@ export class SqliteStorage implements Storage {
     const db = this.#db;
     const result = db
       .transaction((): RotationResult => {
-        const token = db
-          .prepare(
-            `SELECT t.replaced_by, s.id, s.username, s.expires_at, s.revoked_at
+        const token = this.#sql(
+          `SELECT t.replaced_by, s.id, s.username, s.expires_at, s.revoked_at
            FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.jti = ?`,
-          )
-          .get(jti) as
+        ).get(jti) as
           | {
               replaced_by: string | null;
               id: string;
@@ -285,26 +281,26 @@ export class SqliteStorage implements Storage {
           | undefined;
         if (!token) return { outcome: 'unknown' };
         if (token.replaced_by !== null) {
-          db.prepare(
+          this.#sql(
             `UPDATE sessions SET revoked_at = ?, revoked_reason = 'refresh_reuse' WHERE id = ? AND revoked_at IS NULL`,
           ).run(now, token.id);
           return { outcome: 'reused', sessionId: token.id, username: token.username };
         }
         if (token.revoked_at !== null) return { outcome: 'revoked' };
         if (token.expires_at <= now) return { outcome: 'expired' };
-        db.prepare('UPDATE refresh_tokens SET replaced_by = ?, replaced_at = ? WHERE jti = ?').run(
+        this.#sql('UPDATE refresh_tokens SET replaced_by = ?, replaced_at = ? WHERE jti = ?').run(
           nextJti,
           now,
           jti,
         );
-        db.prepare('INSERT INTO refresh_tokens (jti, session_id, issued_at) VALUES (?, ?, ?)').run(
+        this.#sql('INSERT INTO refresh_tokens (jti, session_id, issued_at) VALUES (?, ?, ?)').run(
           nextJti,
           token.id,
           now,
         );
-        const session = db
-          .prepare('UPDATE sessions SET expires_at = ? WHERE id = ? RETURNING *')
-          .get(expiresAt, token.id) as SessionRow;
+        const session = this.#sql(
+          'UPDATE sessions SET expires_at = ? WHERE id = ? RETURNING *',
+        ).get(expiresAt, token.id) as SessionRow;
         return { outcome: 'rotated', session: toSession(session) };
       })
       .immediate();
@@ -312,28 +308,28 @@ export class SqliteStorage implements Storage {
   }
 
   appendMessage(message: NewChatMessage): Promise<ChatMessage> {
-    const row = this.#db
-      .prepare('INSERT INTO messages (room, username, text, ts) VALUES (?, ?, ?, ?) RETURNING *')
-      .get(message.room, message.username, message.text, message.ts) as ChatMessage;
+    const row = this.#sql(
+      'INSERT INTO messages (room, username, text, ts) VALUES (?, ?, ?, ?) RETURNING *',
+    ).get(message.room, message.username, message.text, message.ts) as ChatMessage;
     return Promise.resolve({ ...row });
   }
 
   listMessages(room: string, options: { afterId?: number; limit: number }): Promise<ChatMessage[]> {
     const rows =
       options.afterId === undefined
-        ? (this.#db
-            .prepare(
-              'SELECT * FROM (SELECT * FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?) ORDER BY id',
-            )
-            .all(room, options.limit) as ChatMessage[])
-        : (this.#db
-            .prepare('SELECT * FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?')
-            .all(room, options.afterId, options.limit) as ChatMessage[]);
+        ? (this.#sql(
+            'SELECT * FROM (SELECT * FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?) ORDER BY id',
+          ).all(room, options.limit) as ChatMessage[])
+        : (this.#sql('SELECT * FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?').all(
+            room,
+            options.afterId,
+            options.limit,
+          ) as ChatMessage[]);
     return Promise.resolve(rows.map((r) => ({ ...r })));
   }
 
   listRooms(): Promise<string[]> {
-    const rows = this.#db.prepare('SELECT DISTINCT room FROM messages ORDER BY room').all() as {
+    const rows = this.#sql('SELECT DISTINCT room FROM messages ORDER BY room').all() as {
       room: string;
     }[];
     return Promise.resolve(rows.map((r) => r.room));
@@ -343,16 +339,16 @@ export class SqliteStorage implements Storage {
     const db = this.#db;
     const rows = db
       .transaction(() => {
-        const count = (db.prepare('SELECT COUNT(*) AS n FROM signing_keys').get() as { n: number })
+        const count = (this.#sql('SELECT COUNT(*) AS n FROM signing_keys').get() as { n: number })
           .n;
         if (count === 0) {
-          db.prepare('INSERT INTO signing_keys (kid, jwk, created_at) VALUES (?, ?, ?)').run(
+          this.#sql('INSERT INTO signing_keys (kid, jwk, created_at) VALUES (?, ?, ?)').run(
             candidate.kid,
             JSON.stringify(candidate.jwk),
             candidate.createdAt,
           );
         }
-        return db.prepare('SELECT * FROM signing_keys ORDER BY created_at').all() as {
+        return this.#sql('SELECT * FROM signing_keys ORDER BY created_at').all() as {
           kid: string;
           jwk: string;
           created_at: number;
@@ -369,25 +365,24 @@ export class SqliteStorage implements Storage {
   }
 
   appendAudit(event: AuditEvent): Promise<void> {
-    this.#db
-      .prepare(
-        'INSERT INTO audit (ts, event, username, session_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)',
-      )
-      .run(
-        event.ts,
-        event.event,
-        event.username ?? null,
-        event.sessionId ?? null,
-        event.ip ?? null,
-        event.detail === undefined ? null : JSON.stringify(event.detail),
-      );
+    this.#sql(
+      'INSERT INTO audit (ts, event, username, session_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(
+      event.ts,
+      event.event,
+      event.username ?? null,
+      event.sessionId ?? null,
+      event.ip ?? null,
+      event.detail === undefined ? null : JSON.stringify(event.detail),
+    );
     return Promise.resolve();
   }
 
   listAudit(filter: { since?: number; limit?: number } = {}): Promise<StoredAuditEvent[]> {
-    const rows = this.#db
-      .prepare('SELECT * FROM audit WHERE ts >= ? ORDER BY id LIMIT ?')
-      .all(filter.since ?? 0, filter.limit ?? 1000) as AuditRow[];
+    const rows = this.#sql('SELECT * FROM audit WHERE ts >= ? ORDER BY id LIMIT ?').all(
+      filter.since ?? 0,
+      filter.limit ?? 1000,
+    ) as AuditRow[];
     return Promise.resolve(
       rows.map((r) => ({
         id: r.id,
