@@ -35,7 +35,9 @@ describe('gate memory', () => {
     const { port } = server.address() as AddressInfo;
     const sockets = [];
     try {
-      for (let i = 0; i < 5; i++) {
+      // Two sockets per transport whose parsing the gate does itself: header, cookie, first message.
+      for (let i = 0; i < 6; i++) {
+        const csrf = `csrf-${i}`;
         const { token } = await issueToken(keys, {
           type: 'access',
           subject: `user${i}`,
@@ -45,19 +47,35 @@ describe('gate memory', () => {
           issuer,
           audience,
           now: Date.now(),
+          csrf,
         });
-        const outcome = await connect(`ws://127.0.0.1:${port}/live`, {
-          headers: { Authorization: `Bearer ${token}` },
-          messages: 1,
-        });
+        const url = `ws://127.0.0.1:${port}/live`;
+        const outcome = await (i % 3 === 0
+          ? connect(url, { headers: { Authorization: `Bearer ${token}` }, messages: 1 })
+          : i % 3 === 1
+            ? connect(`${url}?csrf_token=${csrf}`, {
+                headers: {
+                  Cookie: `access_token_cookie=${token}`,
+                  Origin: `http://127.0.0.1:${port}`,
+                },
+                messages: 1,
+              })
+            : connect(url, {
+                protocols: ['wsgate.v1'],
+                send: [JSON.stringify({ type: 'auth', token })],
+                messages: 1,
+              }));
         assert.equal(outcome.kind, 'open');
-        if (outcome.kind === 'open') sockets.push(outcome.socket);
+        if (outcome.kind === 'open') {
+          assert.deepEqual(outcome.messages, ['hello']);
+          sockets.push(outcome.socket);
+        }
       }
-      assert.equal(gate.size, 5);
+      assert.equal(gate.size, 6);
       await settle();
       const alive = requests.filter((ref) => ref.deref() !== undefined).length;
-      assert.equal(alive, 0, `${alive} of 5 upgrade requests still reachable from open sockets`);
-      assert.equal(gate.size, 5, 'the sockets are still open');
+      assert.equal(alive, 0, `${alive} of 6 upgrade requests still reachable from open sockets`);
+      assert.equal(gate.size, 6, 'the sockets are still open');
     } finally {
       for (const socket of sockets) socket.terminate();
       await gate.drain(1000);

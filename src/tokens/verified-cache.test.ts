@@ -5,7 +5,12 @@ import { WsgateError, type ErrorCode } from '../errors.js';
 import { generateSigningKey, keySetFromSecret, keySetFromStoredKeys, type KeySet } from './keys.js';
 import { issueToken } from './issue.js';
 import { verifyToken, type VerifyOptions } from './verify.js';
-import { verifiedCacheCapacity, verifiedCacheSize } from './verified-cache.js';
+import {
+  isVerifiedCached,
+  maxCachedTokenLength,
+  verifiedCacheCapacity,
+  verifiedCacheSize,
+} from './verified-cache.js';
 import type { TokenType } from './claims.js';
 
 const now = Date.UTC(2026, 5, 1, 12, 0, 0);
@@ -38,28 +43,51 @@ async function rejects(promise: Promise<unknown>, code: ErrorCode): Promise<void
   });
 }
 
-/** Takes the key away, so that only a cached verdict can still accept a token. */
+/** Takes the key away, as an embedder retiring a compromised key would. */
 function forgetKey(keys: KeySet): void {
   (keys.verificationKeys as Map<string, KeyObject>).delete(keys.kid);
 }
 
 describe('verified-token cache', () => {
-  it('answers for a token verified before, and only for that exact token', async () => {
+  it('answers for a token verified before, with the same frozen claims, and only for that token', async () => {
     const keys = keySetFromStoredKeys([await generateSigningKey(now)]);
     const seen = await token(keys);
     const unseen = await token(keys, 'access', 'session-2');
     const claims = await verifyToken(keys, seen, at(now));
-    forgetKey(keys);
-    assert.deepEqual(await verifyToken(keys, seen, at(now + 1000)), claims);
-    await rejects(verifyToken(keys, unseen, at(now)), 'invalid_token');
+    assert.ok(Object.isFrozen(claims));
+    assert.ok(isVerifiedCached(keys, seen));
+    assert.ok(!isVerifiedCached(keys, unseen));
+    // A fresh verification builds new claims: getting the very same object back is the cache.
+    assert.equal(await verifyToken(keys, seen, at(now + 1000)), claims);
+    assert.notEqual(await verifyToken(keys, unseen, at(now)), claims);
   });
 
-  it('checks exp on every use: a cached token expires like any other', async () => {
+  it('stops answering once the key that verified a token is removed from the key set', async () => {
+    const keys = keySetFromStoredKeys([await generateSigningKey(now)]);
+    const seen = await token(keys);
+    await verifyToken(keys, seen, at(now));
+    forgetKey(keys);
+    await rejects(verifyToken(keys, seen, at(now)), 'invalid_token');
+    assert.ok(!isVerifiedCached(keys, seen));
+  });
+
+  it('stops answering once its kid names another key', async () => {
+    const keys = keySetFromStoredKeys([await generateSigningKey(now)]);
+    const other = keySetFromStoredKeys([await generateSigningKey(now)]);
+    const seen = await token(keys);
+    await verifyToken(keys, seen, at(now));
+    const replacement = other.verificationKeys.get(other.kid) as KeyObject;
+    (keys.verificationKeys as Map<string, KeyObject>).set(keys.kid, replacement);
+    await rejects(verifyToken(keys, seen, at(now)), 'invalid_token');
+  });
+
+  it('checks exp on every use, and forgets a token once it has expired', async () => {
     const keys = keySetFromStoredKeys([await generateSigningKey(now)]);
     const seen = await token(keys);
     const { exp } = await verifyToken(keys, seen, at(now));
     await verifyToken(keys, seen, at(exp * 1000 - 1000));
     await rejects(verifyToken(keys, seen, at(exp * 1000)), 'token_expired');
+    assert.ok(!isVerifiedCached(keys, seen));
   });
 
   it('checks nbf on every use: a clock set back before nbf refuses the cached token', async () => {
@@ -94,11 +122,30 @@ describe('verified-token cache', () => {
     const secret = 'a shared secret that is long enough for HS256';
     const first = keySetFromSecret(secret);
     const seen = await token(first);
-    await verifyToken(first, seen, at(now));
+    const claims = await verifyToken(first, seen, at(now));
     const second = keySetFromSecret(secret);
-    forgetKey(second);
-    await rejects(verifyToken(second, seen, at(now)), 'invalid_token');
     assert.equal(verifiedCacheSize(second), 0);
+    const again = await verifyToken(second, seen, at(now));
+    assert.deepEqual(again, claims);
+    assert.notEqual(again, claims);
+  });
+
+  it(`keeps no token longer than ${maxCachedTokenLength} characters`, async () => {
+    const keys = keySetFromSecret('a secret for long tokens, long enough for HS256');
+    const issued = await issueToken(keys, {
+      type: 'access',
+      subject: 'johndoe',
+      sessionId: 'session-long',
+      scope: Array.from({ length: 200 }, (_, i) => `scope:${i}`).join(' '),
+      ttl: 900,
+      issuer,
+      audience,
+      now,
+    });
+    assert.ok(issued.token.length > maxCachedTokenLength);
+    const claims = await verifyToken(keys, issued.token, at(now));
+    assert.ok(!isVerifiedCached(keys, issued.token));
+    assert.notEqual(await verifyToken(keys, issued.token, at(now)), claims);
   });
 
   it(`holds at most ${verifiedCacheCapacity} tokens, forgetting the least recently used`, async () => {
@@ -111,8 +158,7 @@ describe('verified-token cache', () => {
     await verifyToken(keys, oldest, at(now)); // used again: now the most recent
     await verifyToken(keys, tokens[verifiedCacheCapacity] as string, at(now)); // evicts `second`
     assert.equal(verifiedCacheSize(keys), verifiedCacheCapacity);
-    forgetKey(keys);
-    await verifyToken(keys, oldest, at(now));
-    await rejects(verifyToken(keys, second, at(now)), 'invalid_token');
+    assert.ok(isVerifiedCached(keys, oldest));
+    assert.ok(!isVerifiedCached(keys, second));
   });
 });

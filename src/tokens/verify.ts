@@ -1,7 +1,8 @@
 import { WsgateError } from '../errors.js';
 import type { KeySet } from './keys.js';
 import { verifyCompactJws } from './jws.js';
-import { cachedVerification, rememberVerified } from './verified-cache.js';
+import type { KeyObject } from 'node:crypto';
+import { cachedVerification, forgetVerified, rememberVerified } from './verified-cache.js';
 import { headerTypes, maxTokenLength, type TokenClaims, type TokenType } from './claims.js';
 
 /** Verifies a JWT of a type and returns its claims; what the WebSocket gate calls per handshake. */
@@ -84,14 +85,14 @@ export async function verifyToken(
   token: string,
   options: VerifyOptions,
 ): Promise<TokenClaims> {
-  return verifyTokenSync(keys, token, options);
+  return verifySync(keys, token, options);
 }
 
-/** {@link verifyToken} without the promise, for the handshake's hot path. */
-export function verifyTokenSync(keys: KeySet, token: string, options: VerifyOptions): TokenClaims {
+function verifySync(keys: KeySet, token: string, options: VerifyOptions): TokenClaims {
   if (token.length > maxTokenLength) throw new WsgateError('token_too_large');
   const cached = cachedVerification(keys, token, options.issuer, options.audience);
   if (cached) {
+    if (cached.claims.exp * 1000 <= options.now) forgetVerified(keys, token);
     checkTime(cached.claims.exp, cached.notBefore, options.now);
     if (cached.claims.type !== options.type) throw new WsgateError('wrong_token_type');
     return cached.claims;
@@ -112,16 +113,19 @@ export function verifyTokenSync(keys: KeySet, token: string, options: VerifyOpti
   ) {
     throw new WsgateError('invalid_token');
   }
-  const claims: TokenClaims = {
+  // Frozen: the same claims go to every socket and request that presents this token.
+  const claims: TokenClaims = Object.freeze({
     ...(payload as unknown as TokenClaims),
     nbf: typeof payload.nbf === 'number' ? payload.nbf : (payload.iat as number),
     fresh: payload.fresh === true,
-  };
+  });
   rememberVerified(keys, token, {
     claims,
     issuer: options.issuer,
     audience: options.audience,
     notBefore: payload.nbf as number | undefined,
+    kid: header.kid,
+    key: keys.verificationKeys.get(header.kid) as KeyObject,
   });
   return claims;
 }
