@@ -2,7 +2,12 @@ import { WsgateError } from '../errors.js';
 import type { KeySet } from './keys.js';
 import { verifyCompactJws } from './jws.js';
 import type { KeyObject } from 'node:crypto';
-import { cachedVerification, forgetVerified, rememberVerified } from './verified-cache.js';
+import {
+  cacheKey,
+  cachedVerification,
+  forgetVerified,
+  rememberVerified,
+} from './verified-cache.js';
 import { headerTypes, maxTokenLength, type TokenClaims, type TokenType } from './claims.js';
 
 /** Verifies a JWT of a type and returns its claims; what the WebSocket gate calls per handshake. */
@@ -90,9 +95,11 @@ export async function verifyToken(
 
 function verifySync(keys: KeySet, token: string, options: VerifyOptions): TokenClaims {
   if (token.length > maxTokenLength) throw new WsgateError('token_too_large');
-  const cached = cachedVerification(keys, token, options.issuer, options.audience);
-  if (cached) {
-    if (cached.claims.exp * 1000 <= options.now) forgetVerified(keys, token);
+  const id = cacheKey(token);
+  const cached =
+    id === undefined ? undefined : cachedVerification(keys, id, options.issuer, options.audience);
+  if (cached && id !== undefined) {
+    if (cached.claims.exp * 1000 <= options.now) forgetVerified(keys, id);
     checkTime(cached.claims.exp, cached.notBefore, options.now);
     if (cached.claims.type !== options.type) throw new WsgateError('wrong_token_type');
     return cached.claims;
@@ -119,7 +126,8 @@ function verifySync(keys: KeySet, token: string, options: VerifyOptions): TokenC
     nbf: typeof payload.nbf === 'number' ? payload.nbf : (payload.iat as number),
     fresh: payload.fresh === true,
   });
-  rememberVerified(keys, token, {
+  if (id === undefined) return claims;
+  rememberVerified(keys, id, {
     claims,
     issuer: options.issuer,
     audience: options.audience,
