@@ -1,10 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { raisedLimits, type BenchContext } from './lib/context.js';
 import { machine, markdown, svg, type Results } from './lib/report.js';
-import { buildServers, type Placement } from './lib/server-process.js';
+import { ServerProcess, buildServers, type Placement } from './lib/server-process.js';
 import { handshakes } from './scenarios/handshakes.js';
 import { echo } from './scenarios/echo.js';
 import { memory } from './scenarios/memory.js';
@@ -27,10 +26,10 @@ function placement(): Placement {
   const nodeArgs = process.argv.includes('--profile')
     ? ['--cpu-prof', '--cpu-prof-dir', fileURLToPath(new URL('results/profiles/', import.meta.url))]
     : [];
-  // All the machine's cores: under taskset, availableParallelism() would count only ours.
-  const cores = cpus().length;
-  const taskset = spawnSync('taskset', ['--version']).status === 0;
-  if (cores < 2 || !taskset) return { serverCore: undefined, loadCore: undefined, nodeArgs };
+  // Pin only where both cores may be used (not in a container limited to other CPUs).
+  const pinnable = (core: number) =>
+    spawnSync('taskset', ['-c', String(core), 'true']).status === 0;
+  if (!pinnable(0) || !pinnable(1)) return { serverCore: undefined, loadCore: undefined, nodeArgs };
   return { serverCore: 0, loadCore: 1, nodeArgs };
 }
 
@@ -65,6 +64,15 @@ const ctx: BenchContext = {
 };
 
 const wanted = (name: string) => only === undefined || only.includes(name);
+
+/** Runs a scenario; whatever happens, no server it started outlives it. */
+async function scenario<T>(run: (ctx: BenchContext) => Promise<T>): Promise<T> {
+  try {
+    return await run(ctx);
+  } finally {
+    await ServerProcess.stopAll();
+  }
+}
 const results: Results = {
   date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
   quick,
@@ -72,11 +80,11 @@ const results: Results = {
   cpu: machine(),
   pinned: where.serverCore !== undefined,
   raisedLimits,
-  ...(wanted('handshakes') ? { handshakes: await handshakes(ctx) } : {}),
-  ...(wanted('echo') ? { echo: await echo(ctx) } : {}),
-  ...(wanted('fanout') ? { fanout: await fanout(ctx) } : {}),
-  ...(wanted('memory') ? { memory: await memory(ctx) } : {}),
-  ...(wanted('kick') ? { kick: await kick(ctx) } : {}),
+  ...(wanted('handshakes') ? { handshakes: await scenario(handshakes) } : {}),
+  ...(wanted('echo') ? { echo: await scenario(echo) } : {}),
+  ...(wanted('fanout') ? { fanout: await scenario(fanout) } : {}),
+  ...(wanted('memory') ? { memory: await scenario(memory) } : {}),
+  ...(wanted('kick') ? { kick: await scenario(kick) } : {}),
 };
 
 // Only a full run of every scenario replaces the published results; others go beside them.

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
@@ -62,13 +62,22 @@ export async function startWsgate(
   args: readonly string[] = [],
   nodeArgs: readonly string[] = [],
 ): Promise<WsgateNode> {
-  const flags = ['--port', '0', '--data-dir', freshDataDir(), '--allow-query-tokens'];
-  const server = await ServerProcess.start(
-    ctx.placement,
-    'wsgate',
-    [...flags, ...raisedLimits, ...args],
-    nodeArgs,
-  );
+  const dataDir = freshDataDir();
+  const flags = ['--port', '0', '--data-dir', dataDir, '--allow-query-tokens'];
+  let server: ServerProcess;
+  try {
+    server = await ServerProcess.start(
+      ctx.placement,
+      'wsgate',
+      [...flags, ...raisedLimits, ...args],
+      nodeArgs,
+    );
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  // The data dir holds a private signing key: it goes with the server.
+  server.afterStop(() => rmSync(dataDir, { recursive: true, force: true }));
   const info = await server.request<WsgateInfo>('info');
   return {
     server,

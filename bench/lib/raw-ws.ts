@@ -80,12 +80,15 @@ export class RawWs {
         socket.destroy();
         reject(err);
       };
+      const closedEarly = () =>
+        fail(new Error('connection closed before the upgrade was answered'));
       const onData = (chunk: Buffer) => {
         head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
         const end = head.indexOf(headerEnd);
         if (end < 0) return;
         socket.off('data', onData);
         socket.off('error', fail);
+        socket.off('close', closedEarly);
         const status = Number(head.subarray(9, 12).toString('latin1'));
         if (status !== 101) {
           socket.destroy();
@@ -95,6 +98,7 @@ export class RawWs {
       };
       socket.on('data', onData);
       socket.on('error', fail);
+      socket.on('close', closedEarly);
       let request = `GET ${options.path} HTTP/1.1\r\nHost: 127.0.0.1:${options.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${fixedKey}\r\nSec-WebSocket-Version: 13\r\n`;
       for (const [name, value] of Object.entries(options.headers ?? {}))
         request += `${name}: ${value}\r\n`;

@@ -34,15 +34,28 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** Longest wait for an IPC answer (minting 10,000 tokens takes a few seconds). */
+const requestTimeoutMs = 120_000;
+
 /** A server under test, running in its own process and answering the bench over IPC. */
 export class ServerProcess {
+  /** Every server not yet stopped, so that a failing scenario can stop them all. */
+  static readonly #running = new Set<ServerProcess>();
   readonly #child: ChildProcess;
   readonly #pending = new Map<number, Pending>();
+  readonly #afterStop: (() => void)[] = [];
   #nextId = 0;
   port = 0;
 
   private constructor(child: ChildProcess) {
     this.#child = child;
+    ServerProcess.#running.add(this);
+    // A server that dies fails whatever waits on it, rather than leaving the run hanging.
+    child.once('exit', (code, signal) => {
+      for (const pending of this.#pending.values())
+        pending.reject(new Error(`server exited (${code ?? signal}) with a request pending`));
+      this.#pending.clear();
+    });
     child.on('message', (message: { id?: number; result?: unknown; error?: string }) => {
       if (message.id === undefined) return;
       const pending = this.#pending.get(message.id);
@@ -91,9 +104,30 @@ export class ServerProcess {
   request<T>(cmd: string, extra: Record<string, unknown> = {}): Promise<T> {
     const id = ++this.#nextId;
     return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.#child.send({ id, cmd, ...extra });
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new Error(`no answer to ${cmd} within ${requestTimeoutMs / 1000} s`));
+      }, requestTimeoutMs);
+      const settle =
+        <A extends unknown[]>(then: (...args: A) => void) =>
+        (...args: A) => {
+          clearTimeout(timer);
+          then(...args);
+        };
+      this.#pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
+      if (this.#child.connected) this.#child.send({ id, cmd, ...extra });
+      else this.#pending.get(id)?.reject(new Error(`server is gone; cannot ${cmd}`));
     });
+  }
+
+  /** Runs `cleanup` once the process has stopped (e.g. removing its data directory). */
+  afterStop(cleanup: () => void): void {
+    this.#afterStop.push(cleanup);
+  }
+
+  /** Stops every server still running; scenarios call it last, whatever happened before. */
+  static async stopAll(): Promise<void> {
+    await Promise.all([...ServerProcess.#running].map((server) => server.stop()));
   }
 
   /** CPU time and memory; with `collect`, after a full garbage collection inside the server. */
@@ -102,11 +136,14 @@ export class ServerProcess {
   }
 
   async stop(): Promise<void> {
-    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
-    const exited = once(this.#child, 'exit');
-    this.#child.kill('SIGTERM');
-    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
+    ServerProcess.#running.delete(this);
+    if (this.#child.exitCode === null && this.#child.signalCode === null) {
+      const exited = once(this.#child, 'exit');
+      this.#child.kill('SIGTERM');
+      const timer = setTimeout(() => this.#child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    for (const cleanup of this.#afterStop.splice(0)) cleanup();
   }
 }

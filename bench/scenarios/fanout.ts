@@ -90,8 +90,18 @@ async function run(
     const before = await stats();
     const started = performance.now();
     deadline = started + durationMs;
-    await new Promise<void>((resolve) => {
-      finish = resolve;
+    await new Promise<void>((resolve, reject) => {
+      // A lost delivery would leave its message in flight for ever: fail instead of hanging.
+      let seen = samples.length;
+      const watchdog = setInterval(() => {
+        if (samples.length > seen) return void (seen = samples.length);
+        clearInterval(watchdog);
+        reject(new Error(`deliveries stopped with ${inFlight} messages in flight`));
+      }, 10_000);
+      finish = () => {
+        clearInterval(watchdog);
+        resolve();
+      };
       for (let i = 0; i < window; i++) send();
     });
     const elapsed = performance.now() - started;

@@ -38,8 +38,15 @@ async function kicks(
   const latencies: number[] = [];
   for (const credential of credentials) {
     const ws = await header.open(socketNode.server.port, credential);
-    const closed = new Promise<number>((resolve) => {
-      ws.onClose = (code) => resolve(code);
+    const closed = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error('no close within 10 s of the logout')),
+        10_000,
+      );
+      ws.onClose = (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      };
     });
     const started = performance.now();
     const response = await fetch(`http://127.0.0.1:${logoutNode.server.port}/logout`, {
@@ -85,6 +92,43 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
   };
 }
 
+/** Kicks with the socket on node B and the logout on node A; a skipped row without Redis or PostgreSQL. */
+async function acrossNodes(ctx: BenchContext, rounds: number): Promise<KickRow> {
+  const label = 'across two nodes (Redis, PostgreSQL)';
+  const why = !(await redisReachable())
+    ? unreachable('Redis', redisUrl)
+    : !(await postgresReachable())
+      ? unreachable('PostgreSQL', postgresUrl)
+      : undefined;
+  if (why !== undefined) {
+    if (process.env.CI === 'true') throw new Error(`${why}; in CI the cluster kick must run`);
+    ctx.log(`  kick across nodes skipped: ${why}`);
+    return { key: 'cluster', label, kicks: 0, p50Ms: NaN, p99Ms: NaN, maxMs: NaN, skipped: why };
+  }
+  const database = await freshDatabase();
+  const shared = [
+    ...['--database', database.url, '--redis', redisUrl],
+    ...[
+      '--redis-prefix',
+      `wsgate-bench-${process.pid}:`,
+      '--issuer',
+      'http://wsgate-bench.invalid',
+    ],
+  ];
+  const nodes: WsgateNode[] = [];
+  try {
+    nodes.push(await startWsgate(ctx, shared));
+    nodes.push(await startWsgate(ctx, shared));
+    const [a, b] = nodes as [WsgateNode, WsgateNode];
+    const credentials = await a.mint(rounds);
+    await kicks(b, a, credentials.slice(0, 10)); // warm-up
+    return row('cluster', label, await kicks(b, a, credentials.slice(10)));
+  } finally {
+    await Promise.all(nodes.map((n) => n.server.stop()));
+    await database.drop();
+  }
+}
+
 export async function kick(ctx: BenchContext): Promise<KickRow[]> {
   const rounds = ctx.count(50, 200);
   const rows: KickRow[] = [];
@@ -98,44 +142,7 @@ export async function kick(ctx: BenchContext): Promise<KickRow[]> {
       await node.server.stop();
     }
   }
-  if (ctx.includes('cluster')) {
-    const label = 'across two nodes (Redis, PostgreSQL)';
-    const why = !(await redisReachable())
-      ? unreachable('Redis', redisUrl)
-      : !(await postgresReachable())
-        ? unreachable('PostgreSQL', postgresUrl)
-        : undefined;
-    if (why !== undefined) {
-      if (process.env.CI === 'true') throw new Error(`${why}; in CI the cluster kick must run`);
-      ctx.log(`  kick across nodes skipped: ${why}`);
-      const missing = { kicks: 0, p50Ms: NaN, p99Ms: NaN, maxMs: NaN };
-      rows.push({ key: 'cluster', label, ...missing, skipped: why });
-      return rows;
-    }
-    const database = await freshDatabase();
-    const shared = [
-      '--database',
-      database.url,
-      '--redis',
-      redisUrl,
-      '--redis-prefix',
-      `wsgate-bench-${process.pid}:`,
-      '--issuer',
-      'http://wsgate-bench.invalid',
-    ];
-    const nodes: WsgateNode[] = [];
-    try {
-      nodes.push(await startWsgate(ctx, shared));
-      nodes.push(await startWsgate(ctx, shared));
-      const [a, b] = nodes as [WsgateNode, WsgateNode];
-      const credentials = await a.mint(rounds);
-      await kicks(b, a, credentials.slice(0, 10)); // warm-up
-      rows.push(row('cluster', label, await kicks(b, a, credentials.slice(10))));
-    } finally {
-      await Promise.all(nodes.map((n) => n.server.stop()));
-      await database.drop();
-    }
-  }
+  if (ctx.includes('cluster')) rows.push(await acrossNodes(ctx, rounds));
   for (const r of rows)
     ctx.log(`  kick ${r.key}: p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms`);
   return rows;
