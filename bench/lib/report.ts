@@ -161,11 +161,15 @@ export function goals(r: Results): Goal[] {
 const kib = (bytes: number) => fmt(bytes / 1024);
 const x = (value: number) => `${fmt(value)}×`;
 
-function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+/** A Markdown table; `align` has one letter per column, `l` or `r` (default: text left, rest right). */
+function table(
+  head: readonly string[],
+  rows: readonly (readonly string[])[],
+  align?: string,
+): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
-  return [line(head), line(head.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join(
-    '\n',
-  );
+  const rule = head.map((_, i) => ((align?.[i] ?? (i === 0 ? 'l' : 'r')) === 'l' ? '---' : '---:'));
+  return [line(head), line(rule), ...rows.map(line)].join('\n');
 }
 
 /** The report as Markdown: goals first, then every scenario's table. */
@@ -191,6 +195,7 @@ export function markdown(r: Results, name = 'latest'): string {
           item.met ? 'yes' : '**no**',
           item.note,
         ]),
+        'lrrll',
       ),
     );
     parts.push(`\n![goals](${name}.svg)\n`);
@@ -311,25 +316,31 @@ export function svg(r: Results): string {
   const rowHeight = 34;
   const labelWidth = 430;
   const barWidth = 360;
-  const height = 50 + g.length * rowHeight;
+  // Every bar is the value over its goal: the goal is one line at the same place in every row.
+  const mark = labelWidth + barWidth * 0.6;
+  const height = 60 + g.length * rowHeight;
   const bars = g.map((item, i) => {
     const y = 40 + i * rowHeight;
-    const scale = barWidth / (Math.max(item.value, item.bound) * 1.25 || 1);
-    const width = Math.max(1, (Number.isFinite(item.value) ? item.value : 0) * scale);
-    const mark = labelWidth + item.bound * scale;
+    const share = Number.isFinite(item.value) ? item.value / item.bound : 0;
+    const width = Math.max(1, Math.min(barWidth, share * (mark - labelWidth)));
     const text = item.unit === 'ratio' ? x(item.value) : `${fmt(item.value)} ms`;
-    const bound = item.unit === 'ratio' ? x(item.bound) : `${fmt(item.bound)} ms`;
+    const bound = `${item.direction === 'at least' ? '≥' : item.direction === 'below' ? '<' : '≤'} ${
+      item.unit === 'ratio' ? x(item.bound) : `${fmt(item.bound)} ms`
+    }`;
+    const textX = Math.max(labelWidth + width, mark) + 8;
     return [
       `<text x="${labelWidth - 10}" y="${y + 15}" text-anchor="end">${escape(item.scenario)}</text>`,
       `<rect x="${labelWidth}" y="${y}" width="${width.toFixed(1)}" height="20" fill="${item.met ? '#2f855a' : '#c53030'}"/>`,
-      `<line x1="${mark.toFixed(1)}" x2="${mark.toFixed(1)}" y1="${y - 4}" y2="${y + 24}" stroke="#1a202c" stroke-width="2" stroke-dasharray="3 2"/>`,
-      `<text x="${labelWidth + width + 6}" y="${y + 15}">${escape(text)} (goal ${escape(bound)})</text>`,
+      `<text x="${textX.toFixed(1)}" y="${y + 15}">${escape(text)} (goal ${escape(bound)})</text>`,
     ].join('\n  ');
   });
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + barWidth + 190}" height="${height}" font-family="sans-serif" font-size="13">
+  const bottom = 40 + g.length * rowHeight;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + barWidth + 200}" height="${height}" font-family="sans-serif" font-size="13">
   <rect width="100%" height="100%" fill="#ffffff"/>
-  <text x="10" y="22" font-size="15" font-weight="bold">wsgate against its goals (${escape(r.date)}${r.quick ? ', quick run' : ''}); dashed line = goal</text>
+  <text x="10" y="22" font-size="15" font-weight="bold">wsgate against its goals (${escape(r.date)}${r.quick ? ', quick run' : ''})</text>
   ${bars.join('\n  ')}
+  <line x1="${mark}" x2="${mark}" y1="34" y2="${bottom}" stroke="#1a202c" stroke-width="2" stroke-dasharray="4 3"/>
+  <text x="${mark}" y="${bottom + 16}" text-anchor="middle" font-size="12">goal (bars are the measured value over the goal; green = met)</text>
 </svg>
 `;
 }

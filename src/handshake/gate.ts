@@ -454,12 +454,7 @@ export class Gate {
     writeHttpError(socket, error, transport !== null);
   }
 
-  #closeWith(
-    ws: WebSocket,
-    request: Where,
-    transport: TransportName | null,
-    err: unknown,
-  ): void {
+  #closeWith(ws: WebSocket, request: Where, transport: TransportName | null, err: unknown): void {
     const error = asWsgateError(err, this.#o.log);
     this.#report(error, request, undefined, transport, true);
     const reason =
