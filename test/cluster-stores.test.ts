@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import {
   manualClock,
   passwordGrant,
@@ -14,6 +14,8 @@ import {
 } from './support/server.js';
 import { connect, wsUrl, type Outcome } from './support/ws.js';
 import {
+  closeRedis,
+  redisConnection,
   redisReachable,
   redisUrl,
   requireReachable,
@@ -41,8 +43,7 @@ describe('cluster stores: tickets and login limits shared through Redis', { skip
 
   before(async () => {
     requireReachable('Redis', redisUrl, reachable);
-    admin = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
-    admin.on('error', () => undefined);
+    admin = redisConnection();
     dataDir = mkdtempSync(join(tmpdir(), 'wsgate-cluster-stores-'));
     // Nothing but --redis: both nodes then use Redis for the bus, the tickets and the limiter.
     const options = { redis: redisUrl, 'redis-prefix': prefix };
@@ -59,7 +60,7 @@ describe('cluster stores: tickets and login limits shared through Redis', { skip
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     const keys = await admin.keys(`${prefix}*`);
     if (keys.length > 0) await admin.del(...keys);
-    await admin.quit();
+    await closeRedis(admin);
   });
 
   async function ticketFrom(server: TestServer, accessToken: string): Promise<string> {

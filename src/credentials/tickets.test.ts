@@ -1,28 +1,14 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
+import { describe, it } from 'node:test';
 import { MemoryTicketStore, ticketTtlMs } from './tickets.js';
 import { RedisTicketStore } from './redis-tickets.js';
 import { sampleClaims, ticketStoreContract } from './tickets.test-suite.js';
 import {
   redisReachable,
+  redisStorePairs,
   redisUrl,
-  requireReachable,
   skipUnlessReachable,
 } from '../../test/support/services.js';
-
-function connection(): Redis {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
-  redis.on('error', () => undefined);
-  return redis;
-}
-
-/** QUIT when connected; a connection that is not just gets dropped, so nothing hangs. */
-async function closeConnection(redis: Redis): Promise<void> {
-  if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
-  else redis.disconnect();
-}
 
 // Outside CI a missing server skips the Redis tests; in CI they must run, and fail at once.
 const reachable = await redisReachable();
@@ -45,35 +31,10 @@ describe('MemoryTicketStore only', () => {
 });
 
 describe('Redis ticket store', { skip }, () => {
-  /** Every key of this run starts with this; all are deleted in `after`. */
-  const runPrefix = `wsgate-test-${randomBytes(6).toString('hex')}:`;
-  let admin: Redis;
-  let opened = 0;
-
-  before(() => {
-    requireReachable('Redis', redisUrl, reachable);
-    admin = connection();
-  });
-
-  after(async () => {
-    if (!reachable) return;
-    const keys = await admin.keys(`${runPrefix}*`);
-    if (keys.length > 0) await admin.del(...keys);
-    await closeConnection(admin);
-  });
-
-  /** Two stores on separate connections (two nodes) over one fresh prefix. */
-  const twoNodes = (prefix = `${runPrefix}${++opened}:`) => {
-    const connections = [connection(), connection()] as const;
-    return {
-      prefix,
-      a: new RedisTicketStore(connections[0], { prefix }),
-      b: new RedisTicketStore(connections[1], { prefix }),
-      close: async () => {
-        await Promise.all(connections.map(closeConnection));
-      },
-    };
-  };
+  const { runPrefix, admin, twoNodes } = redisStorePairs(
+    reachable,
+    (redis, prefix) => new RedisTicketStore(redis, { prefix }),
+  );
 
   ticketStoreContract('Redis', () => Promise.resolve(twoNodes()));
 
@@ -84,13 +45,13 @@ describe('Redis ticket store', { skip }, () => {
         const now = Date.now();
         const claims = sampleClaims(now);
         const tickets = [await nodes.a.issue(claims, now), await nodes.b.issue(claims, now)];
-        const keys = await admin.keys(`${runPrefix}*`);
+        const keys = await admin().keys(`${runPrefix}*`);
         const ours = keys.filter((k) => k.startsWith(nodes.prefix));
         assert.equal(ours.length, 2);
         for (const key of ours) {
           assert.match(key, new RegExp(`^${nodes.prefix}ticket:[0-9a-f]{64}$`));
-          const value = (await admin.get(key)) ?? '';
-          const ttl = await admin.pttl(key);
+          const value = (await admin().get(key)) ?? '';
+          const ttl = await admin().pttl(key);
           assert.ok(ttl > 0 && ttl <= ticketTtlMs, `PTTL ${ttl}`);
           for (const ticket of tickets) {
             assert.ok(!key.includes(ticket) && !value.includes(ticket), 'no ticket in Redis');
@@ -99,7 +60,7 @@ describe('Redis ticket store', { skip }, () => {
         }
         for (const ticket of tickets) assert.ok(await nodes.b.consume(ticket, now));
         assert.deepEqual(
-          (await admin.keys(`${runPrefix}*`)).filter((k) => k.startsWith(nodes.prefix)),
+          (await admin().keys(`${runPrefix}*`)).filter((k) => k.startsWith(nodes.prefix)),
           [],
           'consuming deletes the key',
         );
@@ -127,9 +88,9 @@ describe('Redis ticket store', { skip }, () => {
       try {
         const now = Date.now();
         const ticket = await nodes.a.issue(sampleClaims(now), now);
-        const [key] = (await admin.keys(`${nodes.prefix}*`)) as [string];
+        const [key] = (await admin().keys(`${nodes.prefix}*`)) as [string];
         for (const junk of ['not json', 'null', '{"claims":{}}', '{"expiresAt":1e99}']) {
-          await admin.set(key, junk);
+          await admin().set(key, junk);
           assert.equal(await nodes.a.consume(ticket, now), undefined, junk);
         }
       } finally {

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
+import { describe, it } from 'node:test';
 import { MemoryLoginLimiter } from './login-limiter.js';
 import { RedisLoginLimiter } from './redis-login-limiter.js';
 import {
@@ -12,22 +10,10 @@ import {
 } from './login-limiter.test-suite.js';
 import {
   redisReachable,
+  redisStorePairs,
   redisUrl,
-  requireReachable,
   skipUnlessReachable,
 } from '../../test/support/services.js';
-
-function connection(): Redis {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
-  redis.on('error', () => undefined);
-  return redis;
-}
-
-/** QUIT when connected; a connection that is not just gets dropped, so nothing hangs. */
-async function closeConnection(redis: Redis): Promise<void> {
-  if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
-  else redis.disconnect();
-}
 
 // Outside CI a missing server skips the Redis tests; in CI they must run, and fail at once.
 const reachable = await redisReachable();
@@ -41,35 +27,10 @@ loginLimiterContract('memory', () => {
 });
 
 describe('Redis login limiter', { skip }, () => {
-  /** Every key of this run starts with this; all are deleted in `after`. */
-  const runPrefix = `wsgate-test-${randomBytes(6).toString('hex')}:`;
-  let admin: Redis;
-  let opened = 0;
-
-  before(() => {
-    requireReachable('Redis', redisUrl, reachable);
-    admin = connection();
-  });
-
-  after(async () => {
-    if (!reachable) return;
-    const keys = await admin.keys(`${runPrefix}*`);
-    if (keys.length > 0) await admin.del(...keys);
-    await closeConnection(admin);
-  });
-
-  /** Two limiters on separate connections (two nodes) over one fresh prefix. */
-  const twoNodes = (prefix = `${runPrefix}${++opened}:`) => {
-    const connections = [connection(), connection()] as const;
-    return {
-      prefix,
-      a: new RedisLoginLimiter(connections[0], { ...options, prefix }),
-      b: new RedisLoginLimiter(connections[1], { ...options, prefix }),
-      close: async () => {
-        await Promise.all(connections.map(closeConnection));
-      },
-    };
-  };
+  const { admin, twoNodes } = redisStorePairs(
+    reachable,
+    (redis, prefix) => new RedisLoginLimiter(redis, { ...options, prefix }),
+  );
 
   loginLimiterContract('Redis', () => Promise.resolve(twoNodes()));
 
@@ -80,17 +41,17 @@ describe('Redis login limiter', { skip }, () => {
         const key = limitKey('mallory', '192.0.2.99');
         const t0 = Date.now();
         for (let i = 0; i < 3 * contractLimit; i++) await nodes.a.recordFailure(key, t0 + i);
-        const keys = await admin.keys(`${nodes.prefix}*`);
+        const keys = await admin().keys(`${nodes.prefix}*`);
         assert.equal(keys.length, 1);
         const [name] = keys as [string];
         assert.match(name, new RegExp(`^${nodes.prefix}login:[0-9a-f]{64}$`));
         for (const part of key.split('|')) assert.ok(!name.includes(part), `${part} in ${name}`);
         assert.ok(!name.includes('mallory') && !name.includes('192.0.2.99'));
-        assert.equal(await admin.zcard(name), contractLimit, 'only the newest failures are kept');
-        const ttl = await admin.pttl(name);
+        assert.equal(await admin().zcard(name), contractLimit, 'only the newest failures are kept');
+        const ttl = await admin().pttl(name);
         assert.ok(ttl > 0 && ttl <= contractWindowMs, `PTTL ${ttl}`);
         await nodes.b.reset(key);
-        assert.deepEqual(await admin.keys(`${nodes.prefix}*`), []);
+        assert.deepEqual(await admin().keys(`${nodes.prefix}*`), []);
       } finally {
         await nodes.close();
       }

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
@@ -76,4 +78,71 @@ export function requireReachable(service: string, url: string, reachable: boolea
   if (!reachable) {
     throw new Error(`${service} is required in CI and is not reachable at ${redacted(url)}`);
   }
+}
+
+/** A test connection to the tests' Redis that retries a little and never throws on its own. */
+export function redisConnection(): Redis {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/** QUIT when connected; a connection that is not just gets dropped, so nothing hangs. */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+  else redis.disconnect();
+}
+
+/** Two stores on separate connections (two nodes) over one prefix, and how to close them. */
+export interface TwoRedisNodes<T> {
+  readonly prefix: string;
+  readonly a: T;
+  readonly b: T;
+  close(): Promise<void>;
+}
+
+/**
+ * For a `describe` of Redis-backed stores: registers the hooks that require Redis and delete
+ * every key of the run afterwards, and makes pairs of stores (`make` builds one on a connection
+ * and prefix), each pair under a fresh prefix inside the run's. `admin` is for inspecting keys.
+ */
+export function redisStorePairs<T>(
+  reachable: boolean,
+  make: (redis: Redis, prefix: string) => T,
+): {
+  readonly runPrefix: string;
+  readonly admin: () => Redis;
+  readonly twoNodes: (prefix?: string) => TwoRedisNodes<T>;
+} {
+  const runPrefix = `wsgate-test-${randomBytes(6).toString('hex')}:`;
+  let admin: Redis | undefined;
+  let opened = 0;
+  before(() => {
+    requireReachable('Redis', redisUrl, reachable);
+    admin = redisConnection();
+  });
+  after(async () => {
+    if (!reachable || !admin) return;
+    const keys = await admin.keys(`${runPrefix}*`);
+    if (keys.length > 0) await admin.del(...keys);
+    await closeRedis(admin);
+  });
+  return {
+    runPrefix,
+    admin: () => {
+      if (!admin) throw new Error('admin is ready once the suite has started');
+      return admin;
+    },
+    twoNodes: (prefix = `${runPrefix}${++opened}:`) => {
+      const connections = [redisConnection(), redisConnection()] as const;
+      return {
+        prefix,
+        a: make(connections[0], prefix),
+        b: make(connections[1], prefix),
+        close: async () => {
+          await Promise.all(connections.map(closeRedis));
+        },
+      };
+    },
+  };
 }
