@@ -1,23 +1,17 @@
 import assert from 'node:assert/strict';
-import {
-  spawn,
-  spawnSync,
-  type ChildProcess,
-  type ChildProcessWithoutNullStreams,
-} from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { WsgateClient, type ClientEvents, type ServerFrame } from '../src/client/index.js';
-import { bin, cleanEnv, ensureBuilt, repo } from './support/cli.js';
+import { ensureBuilt, startServeProcess, type ServeProcess } from './support/cli.js';
 import {
   postgresReachable,
   postgresUrl as pgUrl,
@@ -90,15 +84,8 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000
 // ---------------------------------------------------------------------------------------------
 // Node processes
 
-interface NodeProcess {
+interface NodeProcess extends ServeProcess {
   readonly name: string;
-  readonly child: ChildProcessWithoutNullStreams;
-  /** `http://127.0.0.1:<port>` */
-  readonly url: string;
-  readonly port: number;
-  readonly logs: string[];
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr(): string;
 }
 
 const nodes = new Set<NodeProcess>();
@@ -106,8 +93,6 @@ const nodes = new Set<NodeProcess>();
 /** Starts `wsgate serve --demo` on port 0 as a real process in cluster mode. */
 async function startNode(name: string, redis = redisUrl): Promise<NodeProcess> {
   const args = [
-    bin,
-    'serve',
     '--demo',
     '--port',
     '0',
@@ -122,44 +107,7 @@ async function startNode(name: string, redis = redisUrl): Promise<NodeProcess> {
     '--issuer',
     issuer,
   ];
-  const child = spawn(process.execPath, args, { cwd: repo, env: cleanEnv() });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const logs: string[] = [];
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`node ${name}: no "wsgate listening on" line in 15 s; stderr: ${stderr}`));
-    }, 15_000);
-    void exit.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`node ${name} exited early (${code ?? signal}); stderr: ${stderr}`));
-    });
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      logs.push(line);
-      try {
-        const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg?.startsWith('wsgate listening on') && typeof entry.url === 'string') {
-          clearTimeout(timer);
-          resolve(entry.url);
-        }
-      } catch {
-        // not a log line; kept in `logs`
-      }
-    });
-  });
-  const node: NodeProcess = {
-    name,
-    child,
-    url,
-    port: Number(new URL(url).port),
-    logs,
-    exit,
-    stderr: () => stderr,
-  };
+  const node: NodeProcess = { name, ...(await startServeProcess(args, `node ${name}`)) };
   nodes.add(node);
   return node;
 }

@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import WebSocket from 'ws';
 import type { ServerFrame } from '../src/client/index.js';
-import { bin, cleanEnv, ensureBuilt, repo } from './support/cli.js';
+import { ensureBuilt, startServeProcess, type ServeProcess } from './support/cli.js';
 import {
   postgresReachable,
   postgresUrl as pgUrl,
@@ -119,54 +117,22 @@ async function pgProxy(): Promise<PgProxy> {
 // ---------------------------------------------------------------------------------------------
 // The node
 
-interface NodeProcess {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly url: string;
-  readonly logs: string[];
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr(): string;
+function startNode(database: string, dataDir: string): Promise<ServeProcess> {
+  return startServeProcess([
+    '--demo',
+    '--port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--database',
+    database,
+  ]);
 }
 
-async function startNode(database: string, dataDir: string): Promise<NodeProcess> {
-  const args = [bin, 'serve', '--demo', '--port', '0', '--data-dir', dataDir];
-  const child = spawn(process.execPath, [...args, '--database', database], {
-    cwd: repo,
-    env: cleanEnv(),
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const logs: string[] = [];
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no "wsgate listening on" line in 15 s; stderr: ${stderr}`));
-    }, 15_000);
-    void exit.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`node exited early (${code ?? signal}); stderr: ${stderr}`));
-    });
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      logs.push(line);
-      try {
-        const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg?.startsWith('wsgate listening on') && typeof entry.url === 'string') {
-          clearTimeout(timer);
-          resolve(entry.url);
-        }
-      } catch {
-        // not a log line; kept in `logs`
-      }
-    });
-  });
-  return { child, url, logs, exit, stderr: () => stderr };
-}
+const alive = (node: ServeProcess) =>
+  node.child.exitCode === null && node.child.signalCode === null;
 
-const alive = (node: NodeProcess) => node.child.exitCode === null && node.child.signalCode === null;
-
-function login(node: NodeProcess, username = 'johndoe', password = 'secret') {
+function login(node: ServeProcess, username = 'johndoe', password = 'secret') {
   return fetch(`${node.url}/token`, {
     method: 'POST',
     body: new URLSearchParams({ username, password }),
@@ -174,7 +140,7 @@ function login(node: NodeProcess, username = 'johndoe', password = 'secret') {
   });
 }
 
-async function readyz(node: NodeProcess) {
+async function readyz(node: ServeProcess) {
   const res = await fetch(`${node.url}/readyz`, { signal: AbortSignal.timeout(15_000) });
   return { status: res.status, body: (await res.json()) as { checks?: Record<string, string> } };
 }
@@ -219,13 +185,13 @@ async function openSocket<F>(
   };
 }
 
-const chatSocket = (node: NodeProcess, token: string) =>
+const chatSocket = (node: ServeProcess, token: string) =>
   openSocket<ServerFrame>(
     `${node.url.replace(/^http/, 'ws')}/chat`,
     token,
     (text) => JSON.parse(text) as ServerFrame,
   );
-const echoSocket = (node: NodeProcess, token: string) =>
+const echoSocket = (node: ServeProcess, token: string) =>
   openSocket<string>(`${node.url.replace(/^http/, 'ws')}/secured-ws`, token, (text) => text);
 
 /** Echoes `text` through /secured-ws and returns the round trip in ms. */
@@ -239,7 +205,7 @@ async function echo(socket: Socketed<string>, text: string): Promise<number> {
 describe('a PostgreSQL restart under a running node', { skip }, () => {
   let admin: pg.Pool;
   let proxy: PgProxy;
-  let node: NodeProcess | undefined;
+  let node: ServeProcess | undefined;
   let dataDir: string;
   const sockets: WebSocket[] = [];
 

@@ -1,4 +1,5 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,4 +87,55 @@ export function wsgate(args: readonly string[], input = ''): Promise<Run> {
     child.stdin.on('error', () => {}); // the process may exit before reading its input
     child.stdin.end(input);
   });
+}
+
+/** A `wsgate serve` running as a real process, with what it has logged so far. */
+export interface ServeProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  /** `http://127.0.0.1:<port>`, from its "wsgate listening on" log line. */
+  readonly url: string;
+  readonly port: number;
+  readonly logs: string[];
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr(): string;
+}
+
+/**
+ * Starts `wsgate serve <args>` (give it `--port 0`) as a child process and resolves once it logs
+ * the address it listens on; fails with its stderr if it exits first or says nothing in 15 s.
+ */
+export async function startServeProcess(
+  args: readonly string[],
+  name = 'wsgate',
+): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd: repo, env: cleanEnv() });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const logs: string[] = [];
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name}: no "wsgate listening on" line in 15 s; stderr: ${stderr}`));
+    }, 15_000);
+    void exit.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited early (${code ?? signal}); stderr: ${stderr}`));
+    });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      logs.push(line);
+      try {
+        const entry = JSON.parse(line) as { msg?: string; url?: string };
+        if (entry.msg?.startsWith('wsgate listening on') && typeof entry.url === 'string') {
+          clearTimeout(timer);
+          resolve(entry.url);
+        }
+      } catch {
+        // not a log line; kept in `logs`
+      }
+    });
+  });
+  return { child, url, port: Number(new URL(url).port), logs, exit, stderr: () => stderr };
 }
