@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { WsgateClient, type ClientEvents, type ServerFrame } from '../src/client/index.js';
+import { WsgateClient, type ServerFrame } from '../src/client/index.js';
 import { ensureBuilt, startServeProcess, type ServeProcess } from './support/cli.js';
 import {
   postgresReachable,
@@ -19,6 +19,7 @@ import {
   redisUrl,
   unreachable,
 } from './support/services.js';
+import { eventWaiter } from './support/client-events.js';
 
 /**
  * DESIGN §6 with real processes: two or three `wsgate serve` nodes (`bin/wsgate.js`, as an operator
@@ -244,26 +245,8 @@ function member(name: string, url: string, token: string): Member {
   return { name, client, ids, drops };
 }
 
-/** Resolves with the next `event` whose payload passes `match`; fails after `timeoutMs`. */
-function next<K extends keyof ClientEvents>(
-  c: WsgateClient,
-  event: K,
-  match: (payload: ClientEvents[K]) => boolean = () => true,
-  timeoutMs = 5_000,
-): Promise<ClientEvents[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no '${String(event)}' event within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = c.on(event, (payload) => {
-      if (!match(payload)) return;
-      clearTimeout(timer);
-      off();
-      resolve(payload);
-    });
-  });
-}
+/** Resolves with the next `event` whose payload passes `match`; fails after 5,000 ms by default. */
+const next = eventWaiter(5_000);
 
 /** Joins `room` with every member and waits until each is in it. */
 async function joinAll(room: string, members: readonly Member[]): Promise<void> {

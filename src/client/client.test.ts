@@ -13,6 +13,7 @@ import {
   type MessageFrame,
   type WsgateClientOptions,
 } from './index.js';
+import { eventWaiter } from '../../test/support/client-events.js';
 
 /** Every client a test made, closed after it so no reconnect timer outlives the test. */
 const clients: WsgateClient[] = [];
@@ -33,26 +34,8 @@ function client(
   return c;
 }
 
-/** Resolves with the next `event` whose payload passes `match`; fails after `timeoutMs`. */
-function next<K extends keyof ClientEvents>(
-  c: WsgateClient,
-  event: K,
-  match: (payload: ClientEvents[K]) => boolean = () => true,
-  timeoutMs = 3_000,
-): Promise<ClientEvents[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no '${String(event)}' event within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = c.on(event, (payload) => {
-      if (!match(payload)) return;
-      clearTimeout(timer);
-      off();
-      resolve(payload);
-    });
-  });
-}
+/** Resolves with the next `event` whose payload passes `match`; fails after 3,000 ms by default. */
+const next = eventWaiter(3_000);
 
 /** Records every event of the kinds given, in order. */
 function record<K extends keyof ClientEvents>(
