@@ -14,6 +14,8 @@ export interface JwsHeader {
 export interface VerifiedJws {
   readonly header: JwsHeader;
   readonly payload: Record<string, unknown>;
+  /** The key that verified the signature (the key set's key for `header.kid`). */
+  readonly key: KeyObject;
 }
 
 function invalid(reason: string): WsgateError {
@@ -84,5 +86,6 @@ export function verifyCompactJws(keys: KeySet, token: string): VerifiedJws {
   return {
     header: header as unknown as JwsHeader,
     payload: jsonObject(token.slice(first + 1, second), 'payload'),
+    key,
   };
 }

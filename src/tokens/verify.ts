@@ -1,7 +1,6 @@
 import { WsgateError } from '../errors.js';
 import type { KeySet } from './keys.js';
 import { verifyCompactJws } from './jws.js';
-import type { KeyObject } from 'node:crypto';
 import {
   cacheKey,
   cachedVerification,
@@ -105,7 +104,7 @@ function verifySync(keys: KeySet, token: string, options: VerifyOptions): TokenC
     return cached.claims;
   }
   if (!jwtShape.test(token)) throw new WsgateError('invalid_token');
-  const { header, payload } = verifyCompactJws(keys, token);
+  const { header, payload, key } = verifyCompactJws(keys, token);
   checkRegisteredClaims(payload, options);
   // The signature is good from here on, so telling the caller the type was wrong leaks nothing.
   if (normaliseTyp(header.typ) !== headerTypes[options.type] || payload.type !== options.type) {
@@ -133,7 +132,7 @@ function verifySync(keys: KeySet, token: string, options: VerifyOptions): TokenC
     audience: options.audience,
     notBefore: payload.nbf as number | undefined,
     kid: header.kid,
-    key: keys.verificationKeys.get(header.kid) as KeyObject,
+    key,
   });
   return claims;
 }
