@@ -163,6 +163,49 @@ clusterSuite(
 );
 
 describe('cluster presence over an in-process bus', () => {
+  it('delivers a message a node stored and acknowledged but never published before it died', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'wsgate-cluster-lost-'));
+    const bus = new MemoryBus();
+    const busB = bus.connect();
+    const cluster = { heartbeatMs: 50, deadAfterMs: 200 };
+    const a = await startTestServer({}, { dataDir, bus: bus.connect(), cluster });
+    const b = await startTestServer({}, { dataDir, bus: busB, cluster });
+    try {
+      const room = `lost-${randomUUID().slice(0, 8)}`;
+      const onA = await chatSocket(a, (await passwordGrant(a)).access_token);
+      onA.send({ type: 'join', room });
+      await onA.next((f) => f.type === 'joined');
+      onA.send({ type: 'send', room, text: 'before', id: 'c1' });
+      const before = await onA.next((f) => f.type === 'message' && f.text === 'before');
+      await new Promise((resolve) => setTimeout(resolve, 150)); // a few of B's heartbeats
+
+      // Node B goes silent, having stored (and acknowledged) one more message that it never
+      // got to publish: as a process killed between its acknowledgement and its publish.
+      await busB.close();
+      const lost = await b.runtime.storage.appendMessage({
+        room,
+        username: 'janedoe',
+        text: 'stored, acked, never published',
+        ts: Date.now(),
+      });
+
+      // Once A declares B dead, it reads what B stored and its member gets it, once.
+      const got = await onA.next((f) => f.type === 'message' && f.id === lost.id, 3000);
+      assert.ok(got.type === 'message');
+      assert.equal(got.text, 'stored, acked, never published');
+      assert.ok(before.type === 'message');
+      await assert.rejects(
+        onA.next((f) => f.type === 'message' && (f.id === before.id || f.id === lost.id), 500),
+        'nothing is sent twice',
+      );
+      onA.ws.close();
+    } finally {
+      await a.stop();
+      await b.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('heals when a node falls silent: its users leave, and a newcomer learns who is here', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'wsgate-cluster-heal-'));
     const bus = new MemoryBus();

@@ -314,8 +314,21 @@ export class ChatService {
   async resync(): Promise<void> {
     const outage = this.#outage;
     this.#outage = undefined;
-    if (!outage) return;
-    for (const [name, afterId] of outage) {
+    if (outage) await this.resyncAfter(outage);
+  }
+
+  /** Where each room's messages sent to this node's members stand now (room → highest id). */
+  sentMarks(): Map<string, number> {
+    return new Map([...this.#sent].map(([room, sent]) => [room, sent.max]));
+  }
+
+  /**
+   * Sends this node's members every message stored after `marks` (per room, from
+   * {@link sentMarks}) that they have not been sent, read from storage: after a bus outage, or
+   * when a node dies, which may have stored and acknowledged a message it never published.
+   */
+  async resyncAfter(marks: ReadonlyMap<string, number>): Promise<void> {
+    for (const [name, afterId] of marks) {
       if (!this.#rooms.get(name)?.members.size) continue;
       const missed = await this.#o.storage.listMessages(name, {
         afterId,

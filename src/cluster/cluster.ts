@@ -41,6 +41,12 @@ export class Cluster {
   readonly #deadAfterMs: number;
   /** When each other node was last heard from (performance.now()). */
   readonly #seen = new Map<string, number>();
+  /**
+   * The chat's sent marks at each node's last two heartbeats. The older one is taken when the node
+   * dies: a message it stored (and acknowledged) just before its last beat may not have been
+   * published yet, and a beat's worth of margin covers the store's round trip.
+   */
+  readonly #marks = new Map<string, [Map<string, number>, Map<string, number>]>();
 
   constructor(bus: PubSub, log?: Logger, options: ClusterOptions = {}) {
     this.#bus = bus;
@@ -83,6 +89,9 @@ export class Cluster {
           const message = parse<NodeMessage>(text, this.#log);
           if (!message || message.node === this.node) return;
           this.#seen.set(message.node, performance.now());
+          const marks = chat.sentMarks();
+          const [, latest] = this.#marks.get(message.node) ?? [marks, marks];
+          this.#marks.set(message.node, [latest, marks]);
           // A newcomer knows nobody: tell it who is here.
           if (message.kind === 'hello') for (const frame of chat.localPresence()) this.relay(frame);
         }),
@@ -94,8 +103,15 @@ export class Cluster {
         for (const [node, at] of this.#seen) {
           if (now - at < this.#deadAfterMs) continue;
           this.#seen.delete(node);
+          const marks = this.#marks.get(node)?.[0];
+          this.#marks.delete(node);
           this.#log?.warn({ node }, 'cluster node silent; forgetting its presence');
           chat.forgetNode(node);
+          // What it stored but never published reaches this node's members from the database.
+          if (marks)
+            chat
+              .resyncAfter(marks)
+              .catch((err: unknown) => this.#log?.error({ err }, 'chat resync failed'));
         }
       }, this.#heartbeatMs);
       timer.unref();
