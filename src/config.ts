@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 
 /** Everything a wsgate server or CLI command needs, parsed and validated once at start. */
 export interface Config {
@@ -31,6 +32,22 @@ export interface Config {
   readonly hs256Secret: string | undefined;
   /** Login failures allowed per username and client address per minute. */
   readonly loginAttemptsPerMinute: number;
+  /** Login failures allowed per client address per minute, whatever the usernames. */
+  readonly loginFailuresPerAddress: number;
+  /** Password hashes computed at once (one per core by default). */
+  readonly hashConcurrency: number;
+  /** Password checks that may wait for a hashing slot; beyond them, 503 with `Retry-After`. */
+  readonly hashQueue: number;
+  /** Audit rows a second recorded for failures (logins, refreshes, refused handshakes). */
+  readonly auditFailureRate: number;
+  /** `POST /ws-ticket` calls allowed per user per minute. */
+  readonly ticketsPerMinute: number;
+  /** Seconds in which a just-rotated refresh token returns the same new pair instead of reuse. */
+  readonly refreshGrace: number;
+  /** Peers (CIDR blocks) whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed. */
+  readonly trustProxy: readonly string[];
+  /** Bearer token that opens `GET /metrics` to non-loopback clients; loopback only when unset. */
+  readonly metricsToken: string | undefined;
   /** WebSocket limits given on the command line; the gate's defaults fill in the rest. */
   readonly limits: Readonly<Partial<Record<LimitName, number>>>;
 }
@@ -62,6 +79,11 @@ export const defaults = {
   logLevel: 'info',
   audience: 'wsgate',
   loginAttemptsPerMinute: 5,
+  loginFailuresPerAddress: 30,
+  hashQueue: 16,
+  auditFailureRate: 100,
+  ticketsPerMinute: 60,
+  refreshGrace: 5,
 } as const;
 
 export class ConfigError extends Error {
@@ -90,6 +112,14 @@ export interface RawOptions {
   audience?: string | undefined;
   'hs256-secret'?: string | undefined;
   'login-attempts'?: string | undefined;
+  'login-failures-per-address'?: string | undefined;
+  'hash-concurrency'?: string | undefined;
+  'hash-queue'?: string | undefined;
+  'audit-failure-rate'?: string | undefined;
+  'tickets-per-minute'?: string | undefined;
+  'refresh-grace'?: string | undefined;
+  'trust-proxy'?: string[] | undefined;
+  'metrics-token'?: string | undefined;
   'max-message'?: string | undefined;
   'message-rate'?: string | undefined;
   'message-burst'?: string | undefined;
@@ -119,6 +149,14 @@ export const configFlags = {
   audience: { type: 'string' },
   'hs256-secret': { type: 'string' },
   'login-attempts': { type: 'string' },
+  'login-failures-per-address': { type: 'string' },
+  'hash-concurrency': { type: 'string' },
+  'hash-queue': { type: 'string' },
+  'audit-failure-rate': { type: 'string' },
+  'tickets-per-minute': { type: 'string' },
+  'refresh-grace': { type: 'string' },
+  'trust-proxy': { type: 'string', multiple: true },
+  'metrics-token': { type: 'string' },
   'max-message': { type: 'string' },
   'message-rate': { type: 'string' },
   'message-burst': { type: 'string' },
@@ -147,6 +185,14 @@ const envNames: Record<keyof RawOptions, string> = {
   audience: 'WSGATE_AUDIENCE',
   'hs256-secret': 'WSGATE_HS256_SECRET',
   'login-attempts': 'WSGATE_LOGIN_ATTEMPTS',
+  'login-failures-per-address': 'WSGATE_LOGIN_FAILURES_PER_ADDRESS',
+  'hash-concurrency': 'WSGATE_HASH_CONCURRENCY',
+  'hash-queue': 'WSGATE_HASH_QUEUE',
+  'audit-failure-rate': 'WSGATE_AUDIT_FAILURE_RATE',
+  'tickets-per-minute': 'WSGATE_TICKETS_PER_MINUTE',
+  'refresh-grace': 'WSGATE_REFRESH_GRACE',
+  'trust-proxy': 'WSGATE_TRUST_PROXY',
+  'metrics-token': 'WSGATE_METRICS_TOKEN',
   'max-message': 'WSGATE_MAX_MESSAGE',
   'message-rate': 'WSGATE_MESSAGE_RATE',
   'message-burst': 'WSGATE_MESSAGE_BURST',
@@ -168,7 +214,7 @@ function fromEnv(env: NodeJS.ProcessEnv): RawOptions {
     const value = env[name];
     if (value === undefined || value === '') continue;
     if (booleanOptions.has(option)) raw[option] = parseBoolean(name, value);
-    else if (option === 'origin')
+    else if (option === 'origin' || option === 'trust-proxy')
       raw[option] = value
         .split(',')
         .map((o) => o.trim())
@@ -204,7 +250,29 @@ function parseInteger(option: string, value: string, min: number, max: number): 
   return n;
 }
 
-function isLoopback(host: string): boolean {
+/** Validates a `--trust-proxy` entry: an address or an address/prefix block, IPv4 or IPv6. */
+function normaliseCidr(value: string): string {
+  const [address = '', prefix, extra] = value.trim().split('/');
+  const family = isIP(address);
+  const max = family === 4 ? 32 : 128;
+  if (
+    family === 0 ||
+    extra !== undefined ||
+    (prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max))
+  ) {
+    throw new ConfigError(
+      `--trust-proxy "${value}" is not an address or CIDR block such as 10.0.0.0/8 or ::1`,
+    );
+  }
+  return `${address}/${prefix ?? max}`;
+}
+
+/** Parses a duration that may be 0 (a feature turned off). */
+function parseDurationOrZero(option: string, value: string): number {
+  return /^\s*0+[smhd]?\s*$/.test(value) ? 0 : parseDuration(option, value);
+}
+
+export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1';
@@ -242,6 +310,30 @@ function parseLimits(raw: RawOptions): Partial<Record<LimitName, number>> {
         : parseInteger(flag, value, 1, unit === 'bytes' ? 100 * 1024 * 1024 : 1_000_000_000);
   }
   return limits;
+}
+
+function integerOption(
+  raw: RawOptions,
+  option:
+    | 'login-failures-per-address'
+    | 'hash-concurrency'
+    | 'hash-queue'
+    | 'audit-failure-rate'
+    | 'tickets-per-minute',
+  fallback: number,
+  max = 1_000_000,
+  min = 1,
+): number {
+  const value = raw[option];
+  return value === undefined ? fallback : parseInteger(option, value, min, max);
+}
+
+function metricsToken(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (Buffer.byteLength(value, 'utf8') < 16 || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new ConfigError('--metrics-token must be at least 16 printable ASCII characters');
+  }
+  return value;
 }
 
 /**
@@ -316,6 +408,21 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
       raw['login-attempts'] === undefined
         ? defaults.loginAttemptsPerMinute
         : parseInteger('login-attempts', raw['login-attempts'], 1, 1_000_000),
+    loginFailuresPerAddress: integerOption(
+      raw,
+      'login-failures-per-address',
+      defaults.loginFailuresPerAddress,
+    ),
+    hashConcurrency: integerOption(raw, 'hash-concurrency', availableParallelism(), 1_024),
+    hashQueue: integerOption(raw, 'hash-queue', defaults.hashQueue, 100_000, 0),
+    auditFailureRate: integerOption(raw, 'audit-failure-rate', defaults.auditFailureRate),
+    ticketsPerMinute: integerOption(raw, 'tickets-per-minute', defaults.ticketsPerMinute),
+    refreshGrace:
+      raw['refresh-grace'] === undefined
+        ? defaults.refreshGrace
+        : Math.min(parseDurationOrZero('refresh-grace', raw['refresh-grace']), 60),
+    trustProxy: (raw['trust-proxy'] ?? []).map(normaliseCidr),
+    metricsToken: metricsToken(raw['metrics-token']),
     limits: parseLimits(raw),
   };
 }

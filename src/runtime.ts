@@ -15,6 +15,12 @@ import {
 import { MemoryLoginLimiter, type LoginLimiter } from './sessions/login-limiter.js';
 import { RedisLoginLimiter } from './sessions/redis-login-limiter.js';
 import { SessionService } from './sessions/session-service.js';
+import {
+  MemoryRecentRotations,
+  RedisRecentRotations,
+  type RecentRotations,
+} from './sessions/recent-rotations.js';
+import { HashSlots } from './users/hash-slots.js';
 import { UserService, demoUsers } from './users/user-service.js';
 import { MemoryTicketStore, type TicketStore } from './credentials/tickets.js';
 import { RedisTicketStore } from './credentials/redis-tickets.js';
@@ -41,6 +47,8 @@ export interface RuntimeOptions {
   readonly log?: Logger;
   readonly storage?: Storage;
   readonly limiter?: LoginLimiter;
+  readonly addressLimiter?: LoginLimiter;
+  readonly recentRotations?: RecentRotations;
   readonly tickets?: TicketStore;
   readonly bus?: PubSub;
 }
@@ -60,11 +68,16 @@ export async function createRuntime(
   // Cluster mode: tickets and login limits live in Redis too, on one command connection,
   // unless embedding code brought its own stores.
   const redis =
-    config.redis !== undefined && (options.tickets === undefined || options.limiter === undefined)
+    config.redis !== undefined &&
+    (options.tickets === undefined ||
+      options.limiter === undefined ||
+      options.addressLimiter === undefined ||
+      options.recentRotations === undefined)
       ? redisCommands(config.redis)
       : undefined;
   const prefix = config.redisPrefix;
   const loginLimits = { limit: config.loginAttemptsPerMinute, windowMs: 60_000 };
+  const addressLimits = { limit: config.loginFailuresPerAddress, windowMs: 60_000 };
   try {
     await storage.migrate();
     // A shared secret; else SQLite's data-dir key file; else keys shared through the database,
@@ -86,6 +99,17 @@ export async function createRuntime(
         (redis
           ? new RedisLoginLimiter(redis, { ...loginLimits, prefix })
           : new MemoryLoginLimiter(loginLimits)),
+      addressLimiter:
+        options.addressLimiter ??
+        (redis
+          ? new RedisLoginLimiter(redis, { ...addressLimits, prefix, kind: 'login-address' })
+          : new MemoryLoginLimiter(addressLimits)),
+      hashSlots: new HashSlots({ concurrency: config.hashConcurrency, queue: config.hashQueue }),
+      failureAuditRate: config.auditFailureRate,
+      refreshGraceMs: config.refreshGrace * 1000,
+      recentRotations:
+        options.recentRotations ??
+        (redis ? new RedisRecentRotations(redis, { prefix }) : new MemoryRecentRotations()),
       issuer: config.issuer,
       audience: config.audience,
       accessTtl: config.accessTtl,
@@ -93,7 +117,7 @@ export async function createRuntime(
       onAudit: (event) => log.info({ audit: event }, event.event),
     });
     await sessions.warm();
-    const users = new UserService(storage, sessions, clock);
+    const users = new UserService(storage, sessions, clock, { demo: config.demo });
     if (config.demo) await seedDemoUsers(users);
     return {
       config,

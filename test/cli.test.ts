@@ -121,11 +121,11 @@ describe('wsgate user', () => {
     assert.match(run.stderr, /no password on standard input/);
   });
 
-  it('refuses a password shorter than 4 characters', async () => {
+  it('refuses a password shorter than 8 characters outside demo mode', async () => {
     const dataDir = freshDataDir();
-    const run = await wsgate(['user', 'add', 'erin', '--data-dir', dataDir], 'abc\n');
+    const run = await wsgate(['user', 'add', 'erin', '--data-dir', dataDir], 'abcdefg\n');
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /at least 4 characters/);
+    assert.match(run.stderr, /at least 8 characters/);
   });
 
   it('changes a password from standard input and reports the sessions it revoked', async () => {
@@ -458,6 +458,28 @@ describe('wsgate serve', () => {
       } finally {
         server.child.kill('SIGTERM');
         await server.exit;
+      }
+    },
+  );
+
+  it(
+    'warns at start when a non-loopback listener has a plain-HTTP issuer and no --secure-cookies',
+    { timeout: 30_000 },
+    async () => {
+      const base = ['--host', '0.0.0.0', '--port', '0', '--issuer', 'http://gate.example'];
+      const warned = await serve([...base, '--data-dir', freshDataDir()]);
+      const quiet = await serve([...base, '--secure-cookies', '--data-dir', freshDataDir()]);
+      try {
+        // The warning comes before the "listening" line, so both are in by now.
+        const warning = (s: Served) => s.logs.filter((l) => /non-loopback/.test(l.msg ?? ''));
+        assert.equal(warning(warned).length, 1);
+        assert.match(warning(warned)[0]?.msg ?? '', /--secure-cookies/);
+        assert.equal(warning(quiet).length, 0);
+      } finally {
+        for (const s of [warned, quiet]) {
+          s.child.kill('SIGTERM');
+          await s.exit;
+        }
       }
     },
   );

@@ -155,6 +155,7 @@ describe('HTTP API', () => {
       assert.equal(decodeJwt(second.access_token).fresh, false);
       assert.equal(decodeJwt(second.access_token).sid, decodeJwt(first.access_token).sid);
 
+      server.clock.advance(5_000); // past the refresh grace period
       const reuse = await postForm(`${server.url}/token`, {
         grant_type: 'refresh_token',
         refresh_token: first.refresh_token,
@@ -258,6 +259,7 @@ describe('HTTP API', () => {
         refresh_token: login.refresh_token,
       });
       const next = remember((await rotated.json()) as TokenResponse);
+      server.clock.advance(5_000); // past the refresh grace period
       const reuse = await postJson(`${server.url}/refresh`, { refresh_token: login.refresh_token });
       assert.equal(reuse.status, 401);
       assert.match(

@@ -420,6 +420,7 @@ describe('live sessions', () => {
         wholeUser: false,
         async revoke(login) {
           await refresh(server, login.tokens.refresh_token);
+          server.clock.advance(5_000); // past the refresh grace period
           const reuse = await postJson(`${server.url}/refresh`, {
             refresh_token: login.tokens.refresh_token,
           });

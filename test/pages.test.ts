@@ -32,7 +32,7 @@ describe('cookie login and pages', () => {
   async function signIn(username = 'johndoe', password = 'secret', next = '/') {
     return fetch(`${server.url}/session`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: server.url },
       body: new URLSearchParams({ username, password, next }).toString(),
       redirect: 'manual',
     });

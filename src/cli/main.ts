@@ -1,5 +1,12 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, configFlags, loadConfig, parseDuration, type Config } from '../config.js';
+import {
+  ConfigError,
+  configFlags,
+  isLoopback,
+  loadConfig,
+  parseDuration,
+  type Config,
+} from '../config.js';
 import { createLogger } from '../log.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { startServer } from '../server/serve.js';
@@ -31,6 +38,9 @@ Options (flag / environment variable, default):
   --issuer WSGATE_ISSUER   --audience WSGATE_AUDIENCE (wsgate)
   --hs256-secret WSGATE_HS256_SECRET (≥32 bytes; HS256 instead of Ed25519)
   --allow-query-tokens   --login-attempts WSGATE_LOGIN_ATTEMPTS (5 per minute)
+  --login-failures-per-address N (30 per minute)   --trust-proxy CIDR (repeatable)
+  --hash-concurrency N (one per core)   --hash-queue N (16)   --audit-failure-rate N (100/s)
+  --tickets-per-minute N (60 per user)   --refresh-grace DURATION (5s)   --metrics-token TOKEN
   --demo   seed the demo users, enable the compatibility paths; loopback only
 
 WebSocket limits (flag / WSGATE_ variable, default):
@@ -135,6 +145,7 @@ const processIo: CliIo = {
 async function serve(config: Config, io: CliIo): Promise<number> {
   const server = await startServer(config);
   const { log } = server.runtime;
+  for (const warning of startupWarnings(config, server.runtime.sessions.issuer)) log.warn(warning);
   log.info(
     { url: server.url, demo: config.demo, alg: server.runtime.keys.alg },
     `wsgate listening on ${server.url}${config.demo ? ' (demo mode)' : ''}`,
@@ -149,6 +160,15 @@ async function serve(config: Config, io: CliIo): Promise<number> {
     });
   });
   return 0;
+}
+
+/** What a production start should not do unawares: plain HTTP on a public address. */
+export function startupWarnings(config: Config, issuer: string): string[] {
+  if (isLoopback(config.host)) return [];
+  if (issuer.startsWith('https://') || config.secureCookies) return [];
+  return [
+    `listening on ${config.host}, a non-loopback address, with the issuer ${issuer} on plain HTTP and cookies without Secure: put wsgate behind a TLS terminator, give --issuer https://… and --secure-cookies (docs/deploy.md)`,
+  ];
 }
 
 function need(value: string | undefined, what: string): string {

@@ -17,7 +17,7 @@ import { wsgateFastify } from './gate-plugin.js';
 import { ChatService } from '../chat/chat-service.js';
 import { Cluster, type ClusterOptions } from '../cluster/cluster.js';
 import { Metrics } from '../metrics.js';
-import { TokenBucket } from '../handshake/token-bucket.js';
+import { trustedProxies } from '../client-address.js';
 
 const packageVersion = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -53,14 +53,12 @@ export interface AppOptions {
  */
 export function buildGate(runtime: Runtime, options: AppOptions = {}, metrics?: Metrics): Gate {
   const { sessions, config } = runtime;
-  // A flood of bad handshakes must not become a flood of database writes: audit at most 100/s.
-  const auditBudget = new TokenBucket(100, 100, runtime.clock());
   const gate = createGate({
     onReject: (event) => {
       metrics?.handshakes.inc({ transport: event.transport ?? 'none', outcome: event.code });
-      if (!auditBudget.take(runtime.clock())) return;
+      // A flood of bad handshakes must not become a flood of database writes: the failure budget.
       void sessions
-        .audit({
+        .auditFailure({
           event: 'handshake.reject',
           ip: event.ip,
           detail: {
@@ -106,6 +104,9 @@ export async function buildApp(
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // Behind --trust-proxy peers, request.ip and request.protocol come from X-Forwarded-*.
+    trustProxy:
+      runtime.config.trustProxy.length === 0 ? false : trustedProxies(runtime.config.trustProxy),
     forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });

@@ -5,6 +5,8 @@ import type { LimiterOptions, LoginLimiter } from './login-limiter.js';
 export interface RedisLimiterOptions extends Omit<LimiterOptions, 'maxKeys'> {
   /** Prefix of every key, so several deployments can share one Redis (default `wsgate:`). */
   readonly prefix?: string;
+  /** What the key counts, part of its name: `login` (per username and address) by default. */
+  readonly kind?: string;
 }
 
 /**
@@ -18,6 +20,7 @@ export class RedisLoginLimiter implements LoginLimiter {
   readonly #limit: number;
   readonly #windowMs: number;
   readonly #prefix: string;
+  readonly #kind: string;
 
   /** `redis` is a command connection the caller owns (and closes). */
   constructor(redis: Redis, options: RedisLimiterOptions) {
@@ -25,10 +28,11 @@ export class RedisLoginLimiter implements LoginLimiter {
     this.#limit = options.limit;
     this.#windowMs = options.windowMs;
     this.#prefix = options.prefix ?? 'wsgate:';
+    this.#kind = options.kind ?? 'login';
   }
 
   #key(key: string): string {
-    return `${this.#prefix}login:${createHash('sha256').update(key, 'utf8').digest('hex')}`;
+    return `${this.#prefix}${this.#kind}:${createHash('sha256').update(key, 'utf8').digest('hex')}`;
   }
 
   async retryAfter(key: string, now: number): Promise<number> {

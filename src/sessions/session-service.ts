@@ -8,14 +8,28 @@ import { verifyToken } from '../tokens/verify.js';
 import { parseScope, type TokenClaims, type TokenType } from '../tokens/claims.js';
 import type { AuditEvent, RevocationReason, Storage, User } from '../storage/types.js';
 import { verifyDummyPassword, verifyPassword, maxPasswordLength } from '../users/passwords.js';
+import { HashSlots, HashSlotsFull } from '../users/hash-slots.js';
+import { TokenBucket } from '../handshake/token-bucket.js';
 import type { LoginLimiter } from './login-limiter.js';
 import { RevocationList } from './revocations.js';
+import { MemoryRecentRotations, type RecentRotations } from './recent-rotations.js';
 
 export interface SessionServiceOptions {
   readonly storage: Storage;
   readonly keys: KeySet;
   readonly clock: Clock;
+  /** Failures per username and client address. */
   readonly limiter: LoginLimiter;
+  /** Failures per client address, whatever the username (password spraying). */
+  readonly addressLimiter?: LoginLimiter;
+  /** Bounds the password checks running and waiting (default: 4 at once, 16 waiting). */
+  readonly hashSlots?: HashSlots;
+  /** Audit rows a second for failures (failed logins and refreshes, refused handshakes). */
+  readonly failureAuditRate?: number;
+  /** Milliseconds in which a just-rotated refresh token returns the same new pair (0: none). */
+  readonly refreshGraceMs?: number;
+  /** Where the pairs of recent rotations are kept for the grace period. */
+  readonly recentRotations?: RecentRotations;
   readonly issuer: string;
   readonly audience: string;
   /** Seconds. */
@@ -48,7 +62,7 @@ export interface LoginRequest {
   readonly cookies?: boolean | undefined;
 }
 
-export type LoginFailure = 'invalid_grant' | 'invalid_scope' | 'rate_limited';
+export type LoginFailure = 'invalid_grant' | 'invalid_scope' | 'rate_limited' | 'overloaded';
 
 export class LoginError extends Error {
   constructor(
@@ -56,7 +70,11 @@ export class LoginError extends Error {
     readonly retryAfter = 0,
   ) {
     super(
-      reason === 'invalid_scope' ? 'Requested scope is not allowed' : 'Bad username or password',
+      reason === 'invalid_scope'
+        ? 'Requested scope is not allowed'
+        : reason === 'overloaded'
+          ? 'Too many logins at once; try again shortly'
+          : 'Bad username or password',
     );
     this.name = 'LoginError';
   }
@@ -69,10 +87,17 @@ export class LoginError extends Error {
 export class SessionService {
   readonly revocations: RevocationList;
   #o: SessionServiceOptions;
+  readonly #hashSlots: HashSlots;
+  readonly #failureAudit: TokenBucket;
+  readonly #recent: RecentRotations;
 
   constructor(options: SessionServiceOptions) {
     this.#o = options;
     this.revocations = options.revocations ?? new RevocationList();
+    this.#hashSlots = options.hashSlots ?? new HashSlots({ concurrency: 4, queue: 16 });
+    const rate = options.failureAuditRate ?? 100;
+    this.#failureAudit = new TokenBucket(rate, rate, options.clock());
+    this.#recent = options.recentRotations ?? new MemoryRecentRotations();
   }
 
   get issuer(): string {
@@ -121,31 +146,54 @@ export class SessionService {
   }
 
   /**
+   * Records a failure (a failed login or refresh, a refused handshake) within the failure audit
+   * budget, so that a flood of bad requests never becomes a flood of database writes. Returns
+   * false when the row was dropped.
+   */
+  async auditFailure(event: Omit<AuditEvent, 'ts'>): Promise<boolean> {
+    if (!this.#failureAudit.take(this.#o.clock())) return false;
+    await this.audit(event);
+    return true;
+  }
+
+  /**
    * Checks a username and password and opens a session. Unknown users, wrong passwords and
    * disabled users get the same answer, after the same work.
    */
   async login(request: LoginRequest): Promise<TokenPair> {
-    const { storage, limiter } = this.#o;
+    const { storage, limiter, addressLimiter } = this.#o;
     const now = this.#o.clock();
     const limitKey = `${request.username.toLowerCase()}|${request.ip}`;
-    const retryAfter = await limiter.retryAfter(limitKey, now);
+    const retryAfter = Math.max(
+      await limiter.retryAfter(limitKey, now),
+      (await addressLimiter?.retryAfter(request.ip, now)) ?? 0,
+    );
+    const shownName = loggedUsername(request.username);
     if (retryAfter > 0) {
-      await this.audit({ event: 'login.throttled', username: request.username, ip: request.ip });
+      await this.auditFailure({ event: 'login.throttled', username: shownName, ip: request.ip });
       throw new LoginError('rate_limited', retryAfter);
     }
     const user =
       request.username.length <= 64 && request.password.length <= maxPasswordLength
         ? await storage.getUser(request.username)
         : undefined;
-    const ok =
-      user === undefined || request.password.length > maxPasswordLength
-        ? await verifyDummyPassword(request.password.slice(0, maxPasswordLength))
-        : await verifyPassword(user.passwordHash, request.password);
+    let ok: boolean;
+    try {
+      ok = await this.#hashSlots.run(() =>
+        user === undefined || request.password.length > maxPasswordLength
+          ? verifyDummyPassword(request.password.slice(0, maxPasswordLength))
+          : verifyPassword(user.passwordHash, request.password),
+      );
+    } catch (err) {
+      if (err instanceof HashSlotsFull) throw new LoginError('overloaded', 1);
+      throw err;
+    }
     if (!ok || !user || user.disabled) {
       await limiter.recordFailure(limitKey, now);
-      await this.audit({
+      await addressLimiter?.recordFailure(request.ip, now);
+      await this.auditFailure({
         event: 'login.failure',
-        username: request.username,
+        username: shownName,
         ip: request.ip,
         detail: { reason: !user ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password' },
       });
@@ -197,15 +245,8 @@ export class SessionService {
   ): Promise<TokenPair> {
     const now = this.#o.clock();
     const sessionId = randomUUID();
-    const refresh = await this.#issue(
-      'refresh',
-      user.username,
-      sessionId,
-      scope,
-      now,
-      false,
-      cookies,
-    );
+    const csrf = cookies ? newCsrf() : undefined;
+    const refresh = await this.#issue('refresh', user.username, sessionId, scope, now, false, csrf);
     await this.#o.storage.createSession({
       id: sessionId,
       username: user.username,
@@ -214,15 +255,7 @@ export class SessionService {
       expiresAt: refresh.claims.exp * 1000,
       refreshJti: refresh.claims.jti,
     });
-    const access = await this.#issue(
-      'access',
-      user.username,
-      sessionId,
-      scope,
-      now,
-      fresh,
-      cookies,
-    );
+    const access = await this.#issue('access', user.username, sessionId, scope, now, fresh, csrf);
     return this.#pair(access, refresh);
   }
 
@@ -233,11 +266,9 @@ export class SessionService {
     scope: string,
     now: number,
     fresh: boolean,
-    cookies: boolean,
+    csrf: string | undefined,
   ) {
     const o = this.#o;
-    // Tokens kept in cookies carry a random value that page script must echo (double submit).
-    const csrf = cookies ? randomBytes(24).toString('base64url') : undefined;
     return issueToken(o.keys, {
       type,
       subject,
@@ -307,12 +338,36 @@ export class SessionService {
     refreshToken: string,
     options: { ip?: string; cookies?: boolean } = {},
   ): Promise<TokenPair> {
+    // Two refreshes with one token on this node at once: the second waits for the first's pair.
+    const jti = jtiOf(refreshToken);
+    const inFlight = jti === undefined ? undefined : this.#rotating.get(jti);
+    if (inFlight !== undefined && (this.#o.refreshGraceMs ?? 0) > 0) {
+      const pair = await inFlight.catch(() => undefined);
+      if (pair) return pair;
+    }
+    const rotation = this.#refresh(refreshToken, options);
+    if (jti === undefined || this.#rotating.has(jti)) return rotation;
+    this.#rotating.set(jti, rotation);
+    try {
+      return await rotation;
+    } finally {
+      this.#rotating.delete(jti);
+    }
+  }
+
+  /** Rotations in progress on this node, by the `jti` of the refresh token being spent. */
+  readonly #rotating = new Map<string, Promise<TokenPair>>();
+
+  async #refresh(
+    refreshToken: string,
+    options: { ip?: string; cookies?: boolean },
+  ): Promise<TokenPair> {
     const o = this.#o;
     let claims: TokenClaims;
     try {
       claims = await this.verify(refreshToken, 'refresh');
     } catch (err) {
-      await this.audit({
+      await this.auditFailure({
         event: 'token.refresh_failure',
         ip: options.ip ?? null,
         detail: { reason: err instanceof WsgateError ? err.code : 'error' },
@@ -325,7 +380,7 @@ export class SessionService {
       await this.revoke(claims.sid, 'user_disabled');
       throw new WsgateError('session_revoked');
     }
-    const cookies = options.cookies === true;
+    const csrf = options.cookies === true ? newCsrf() : undefined;
     const next = await this.#issue(
       'refresh',
       claims.sub,
@@ -333,35 +388,44 @@ export class SessionService {
       claims.scope,
       now,
       false,
-      cookies,
+      csrf,
     );
+    const graceMs = o.refreshGraceMs ?? 0;
     const result = await o.storage.rotateRefreshToken(
       claims.jti,
       next.claims.jti,
       now,
       next.claims.exp * 1000,
+      graceMs,
     );
     switch (result.outcome) {
       case 'rotated': {
         // Scopes taken away from the user since login are not granted again.
         const allowed = parseScope(user.scopes);
         const scope = [...parseScope(result.session.scope)].filter((s) => allowed.has(s)).join(' ');
-        const access = await this.#issue(
-          'access',
-          claims.sub,
-          claims.sid,
-          scope,
-          now,
-          false,
-          cookies,
-        );
+        const access = await this.#issue('access', claims.sub, claims.sid, scope, now, false, csrf);
         await this.audit({
           event: 'token.refresh',
           username: claims.sub,
           sessionId: claims.sid,
           ip: options.ip ?? null,
         });
-        return this.#pair(access, next);
+        const pair = this.#pair(access, next);
+        await this.#recent.remember(
+          claims.jti,
+          { accessToken: pair.accessToken, refreshToken: pair.refreshToken },
+          graceMs,
+          now,
+        );
+        return pair;
+      }
+      case 'grace': {
+        // A second refresh with the same token just after the first (two tabs): the same pair
+        // again. Without it (another node, no shared store) the caller is refused, not revoked.
+        const recent = await this.#recallRotation(claims.jti);
+        const pair = recent && (await this.#pairOf(recent));
+        if (!pair || pair.refresh.jti !== result.replacedBy) throw new WsgateError('invalid_token');
+        return pair;
       }
       case 'reused':
         this.revocations.add({ sessionIds: [result.sessionId], reason: 'refresh_reuse' });
@@ -379,6 +443,36 @@ export class SessionService {
         throw new WsgateError('token_expired');
       case 'unknown':
         throw new WsgateError('invalid_token');
+    }
+  }
+
+  /**
+   * The pair a recent rotation issued. Another node may have rotated the token a moment ago and
+   * not yet stored the pair: it is asked for a few times over about half a second.
+   */
+  async #recallRotation(jti: string) {
+    for (let attempt = 0; ; attempt++) {
+      const recent = await this.#recent.recall(jti, this.#o.clock());
+      if (recent || attempt === 10) return recent;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** The claims of a remembered pair, checked again; undefined when either no longer verifies. */
+  async #pairOf(recent: {
+    accessToken: string;
+    refreshToken: string;
+  }): Promise<TokenPair | undefined> {
+    try {
+      const access = await this.verify(recent.accessToken, 'access');
+      const refresh = await this.verify(recent.refreshToken, 'refresh');
+      return this.#pair(
+        { token: recent.accessToken, claims: access },
+        { token: recent.refreshToken, claims: refresh },
+      );
+    } catch (err) {
+      if (err instanceof WsgateError) return undefined;
+      throw err;
     }
   }
 
@@ -414,5 +508,30 @@ export class SessionService {
       });
     }
     return ids;
+  }
+}
+
+/** Usernames from failed logins are whatever a client sent: audit and logs keep at most 64. */
+export function loggedUsername(username: string): string {
+  if (username.length <= 64) return username;
+  return `${Array.from(username).slice(0, 64).join('')}…`;
+}
+
+/**
+ * Tokens kept in cookies carry a random value that page script must echo (double submit). Both
+ * tokens of a pair carry the same one, so the check works from either cookie: the access cookie
+ * is gone once it expires, while the refresh cookie still names the value the page holds.
+ */
+function newCsrf(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/** The `jti` of a token, unverified (only to find a rotation in progress), or undefined. */
+function jtiOf(token: string): string | undefined {
+  try {
+    const jti = decodeJwt(token).jti;
+    return typeof jti === 'string' ? jti : undefined;
+  } catch {
+    return undefined;
   }
 }

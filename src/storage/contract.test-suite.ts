@@ -132,6 +132,17 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         assert.equal((await storage.listUsers()).length, 1);
       });
 
+      it('refuses a username that differs from an existing one only in case', async () => {
+        const first = await addUser('alice');
+        for (const username of ['Alice', 'ALICE']) {
+          await assert.rejects(
+            storage.createUser({ username, passwordHash: 'other', scopes: '', now: t0 + 1 }),
+            UserExistsError,
+          );
+        }
+        assert.deepEqual(await storage.listUsers(), [first]);
+      });
+
       it('sets a password and moves passwordChangedAt, leaving createdAt alone', async () => {
         await addUser('alice', t0);
         assert.equal(await storage.setPassword('alice', 'new-hash', t0 + hour), true);
@@ -373,6 +384,27 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
             .outcome,
           'unknown',
         );
+      });
+
+      it('within the grace period answers grace with the replacing token, and reuse after it', async () => {
+        const { session, jti } = await addSession('alice', { now: t0, expiresAt: t0 + day });
+        const next = randomUUID();
+        const grace = 5000;
+        expectOutcome(await storage.rotateRefreshToken(jti, next, t0, t0 + day, grace), 'rotated');
+
+        const again = expectOutcome(
+          await storage.rotateRefreshToken(jti, randomUUID(), t0 + grace - 1, t0 + day, grace),
+          'grace',
+        );
+        assert.equal(again.sessionId, session.id);
+        assert.equal(again.replacedBy, next);
+        assert.equal((await storage.getSession(session.id))?.revokedAt, null);
+
+        expectOutcome(
+          await storage.rotateRefreshToken(jti, randomUUID(), t0 + grace, t0 + day, grace),
+          'reused',
+        );
+        assert.equal((await storage.getSession(session.id))?.revokedReason, 'refresh_reuse');
       });
 
       it('answers revoked for the current token of a revoked session', async () => {

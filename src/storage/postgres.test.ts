@@ -62,7 +62,7 @@ describe('PostgreSQL storage', { skip }, () => {
         );
         assert.deepEqual(
           rows.map((r) => r.version),
-          [1, 2, 3],
+          [1, 2, 3, 4],
         );
         await nodes[0]?.createUser({ username: 'alice', passwordHash: 'h', scopes: '', now: 1 });
         assert.equal((await nodes[3]?.getUser('alice'))?.username, 'alice');
@@ -133,12 +133,12 @@ describe('PostgreSQL storage', { skip }, () => {
       const storage = new PostgresStorage(url, { schema: await freshSchema() });
       try {
         await storage.migrate();
-        for (const username of ['bob', 'Carol', 'alice', 'Bob']) {
+        for (const username of ['bob', 'Carol', 'alice', 'Dave']) {
           await storage.createUser({ username, passwordHash: 'h', scopes: '', now: 1 });
         }
         assert.deepEqual(
           (await storage.listUsers()).map((u) => u.username),
-          ['Bob', 'Carol', 'alice', 'bob'],
+          ['Carol', 'Dave', 'alice', 'bob'],
         );
         for (const room of ['b', 'B', 'a']) {
           await storage.appendMessage({ room, username: 'alice', text: 'hi', ts: 1 });
@@ -185,6 +185,7 @@ describe('PostgreSQL storage', { skip }, () => {
         const second = (await refreshed.json()) as TokenResponse;
         assert.notEqual(second.refresh_token, first.refresh_token);
 
+        server.clock.advance(5_000); // past the refresh grace period
         const reuse = await postForm(`${server.url}/token`, {
           grant_type: 'refresh_token',
           refresh_token: first.refresh_token,

@@ -72,6 +72,9 @@ const migrations: readonly string[] = [
      jwk JSONB NOT NULL,
      created_at BIGINT NOT NULL
    );`,
+  // Usernames are unique after case-folding (they are ASCII, so NFKC changes nothing and folding
+  // is lower-casing): \`Alice\` and \`alice\` cannot both exist and pass for each other.
+  `CREATE UNIQUE INDEX users_username_folded ON users (lower(username));`,
 ];
 
 /** First key of the migration advisory lock ("wsgt"); the second is the schema's hash. */
@@ -370,13 +373,18 @@ export class PostgresStorage implements Storage {
     nextJti: string,
     now: number,
     expiresAt: number,
+    graceMs = 0,
   ): Promise<RotationResult> {
     if (!storable(jti)) return { outcome: 'unknown' };
     return this.#transaction(async (client): Promise<RotationResult> => {
       // The row lock makes a concurrent rotation of the same token wait, then see it replaced.
       const token = (
-        await client.query<{ session_id: string; replaced_by: string | null }>(
-          'SELECT session_id, replaced_by FROM refresh_tokens WHERE jti = $1 FOR UPDATE',
+        await client.query<{
+          session_id: string;
+          replaced_by: string | null;
+          replaced_at: string | null;
+        }>(
+          'SELECT session_id, replaced_by, replaced_at FROM refresh_tokens WHERE jti = $1 FOR UPDATE',
           [jti],
         )
       ).rows[0];
@@ -388,6 +396,12 @@ export class PostgresStorage implements Storage {
         ])
       ).rows[0] as SessionRow;
       if (token.replaced_by !== null) {
+        if (
+          session.revoked_at === null &&
+          token.replaced_at !== null &&
+          now - Number(token.replaced_at) < graceMs
+        )
+          return { outcome: 'grace', sessionId: session.id, replacedBy: token.replaced_by };
         await client.query(
           `UPDATE sessions SET revoked_at = $1, revoked_reason = 'refresh_reuse' WHERE id = $2 AND revoked_at IS NULL`,
           [now, session.id],

@@ -71,6 +71,9 @@ const migrations: readonly string[] = [
      jwk TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
+  // Usernames are unique after case-folding (they are ASCII, so NFKC changes nothing and folding
+  // is lower-casing): \`Alice\` and \`alice\` cannot both exist and pass for each other.
+  `CREATE UNIQUE INDEX users_username_folded ON users (lower(username));`,
 ];
 
 interface AuditRow {
@@ -263,16 +266,18 @@ export class SqliteStorage implements Storage {
     nextJti: string,
     now: number,
     expiresAt: number,
+    graceMs = 0,
   ): Promise<RotationResult> {
     const db = this.#db;
     const result = db
       .transaction((): RotationResult => {
         const token = this.#sql(
-          `SELECT t.replaced_by, s.id, s.username, s.expires_at, s.revoked_at
+          `SELECT t.replaced_by, t.replaced_at, s.id, s.username, s.expires_at, s.revoked_at
            FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.jti = ?`,
         ).get(jti) as
           | {
               replaced_by: string | null;
+              replaced_at: number | null;
               id: string;
               username: string;
               expires_at: number;
@@ -281,6 +286,12 @@ export class SqliteStorage implements Storage {
           | undefined;
         if (!token) return { outcome: 'unknown' };
         if (token.replaced_by !== null) {
+          if (
+            token.revoked_at === null &&
+            token.replaced_at !== null &&
+            now - token.replaced_at < graceMs
+          )
+            return { outcome: 'grace', sessionId: token.id, replacedBy: token.replaced_by };
           this.#sql(
             `UPDATE sessions SET revoked_at = ?, revoked_reason = 'refresh_reuse' WHERE id = ? AND revoked_at IS NULL`,
           ).run(now, token.id);

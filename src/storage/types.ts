@@ -51,6 +51,11 @@ export type RotationResult =
   | { readonly outcome: 'rotated'; readonly session: Session }
   /** The token had already been rotated: the family is now revoked. */
   | { readonly outcome: 'reused'; readonly sessionId: string; readonly username: string }
+  /**
+   * The token was rotated less than the grace period ago (two tabs refreshing at once): nothing
+   * changed, and the caller may hand back the pair that rotation issued.
+   */
+  | { readonly outcome: 'grace'; readonly sessionId: string; readonly replacedBy: string }
   | { readonly outcome: 'revoked' | 'expired' | 'unknown' };
 
 export interface AuditEvent {
@@ -123,14 +128,16 @@ export interface Storage {
 
   /**
    * Atomically replaces refresh token `jti` with `nextJti`. Presenting a token that was already
-   * replaced is reuse: the whole family is revoked in the same transaction. The session's expiry
-   * slides to `expiresAt`, the new token's.
+   * replaced is reuse: the whole family is revoked in the same transaction, unless it was replaced
+   * less than `graceMs` ago (outcome `grace`, nothing changed). The session's expiry slides to
+   * `expiresAt`, the new token's.
    */
   rotateRefreshToken(
     jti: string,
     nextJti: string,
     now: number,
     expiresAt: number,
+    graceMs?: number,
   ): Promise<RotationResult>;
 
   appendMessage(message: NewChatMessage): Promise<ChatMessage>;

@@ -11,8 +11,12 @@ export class UserError extends Error {
   }
 }
 
-function checkPassword(password: string): void {
-  if (password.length < 4) throw new UserError('password must be at least 4 characters');
+/** Shortest password accepted outside demo mode (demo mode keeps the seed's `test`/`test`). */
+export const minPasswordLength = 8;
+const minDemoPasswordLength = 4;
+
+function checkPassword(password: string, min: number): void {
+  if (password.length < min) throw new UserError(`password must be at least ${min} characters`);
   if (password.length > maxPasswordLength) {
     throw new UserError(`password must be at most ${maxPasswordLength} characters`);
   }
@@ -26,11 +30,16 @@ function normaliseScopes(scopes: string): string {
 
 /** Adding users, changing passwords and disabling users; the last two end every session. */
 export class UserService {
+  readonly #minPassword: number;
+
   constructor(
     private readonly storage: Storage,
     private readonly sessions: SessionService,
     private readonly clock: Clock,
-  ) {}
+    options: { demo?: boolean } = {},
+  ) {
+    this.#minPassword = options.demo === true ? minDemoPasswordLength : minPasswordLength;
+  }
 
   async add(username: string, password: string, scopes: string = defaultScopes): Promise<User> {
     if (!isValidUsername(username)) {
@@ -38,7 +47,7 @@ export class UserService {
         'username must be 1–64 letters, digits or . _ @ - and start with a letter or digit',
       );
     }
-    checkPassword(password);
+    checkPassword(password, this.#minPassword);
     const user = await this.storage.createUser({
       username,
       passwordHash: await hashPassword(password),
@@ -51,7 +60,7 @@ export class UserService {
 
   /** Sets a new password and revokes every session of the user (4410 on their sockets). */
   async setPassword(username: string, password: string): Promise<string[]> {
-    checkPassword(password);
+    checkPassword(password, this.#minPassword);
     const changed = await this.storage.setPassword(
       username,
       await hashPassword(password),

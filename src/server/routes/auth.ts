@@ -52,7 +52,7 @@ export function authRoutes(app: FastifyInstance, runtime: Runtime): void {
           },
           required: ['username', 'password'],
         },
-        response: { 200: pairResponse, 401: detailBody, 429: detailBody },
+        response: { 200: pairResponse, 401: detailBody, 429: detailBody, 503: detailBody },
       },
     },
     async (request, reply) => {
@@ -76,6 +76,12 @@ export function authRoutes(app: FastifyInstance, runtime: Runtime): void {
             .code(429)
             .header('retry-after', String(err.retryAfter))
             .send({ detail: 'Too many failed logins; try again later' });
+        }
+        if (err.reason === 'overloaded') {
+          return reply
+            .code(503)
+            .header('retry-after', String(err.retryAfter))
+            .send({ detail: err.message });
         }
         return reply.code(401).send({ detail: 'Bad username or password' });
       }

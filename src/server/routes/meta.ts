@@ -1,4 +1,8 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isIP } from 'node:net';
+import { WsgateError } from '../../errors.js';
+import { parseBearer } from '../../credentials/authorization-header.js';
+import { safeEqual } from '../../credentials/compare.js';
 import type { Runtime } from '../../runtime.js';
 import type { Metrics } from '../../metrics.js';
 
@@ -42,10 +46,24 @@ export function metaRoutes(app: FastifyInstance, runtime: Runtime, metrics: Metr
     },
   );
 
+  /** Loopback clients always; others with `Authorization: Bearer <--metrics-token>`. */
+  function mayReadMetrics(request: FastifyRequest): boolean {
+    if (isLoopbackAddress(request.ip)) return true;
+    return safeEqual(parseBearer(request.headers.authorization), runtime.config.metricsToken);
+  }
+
   app.get(
     '/metrics',
-    { schema: { summary: 'Prometheus metrics', tags: ['operations'] } },
-    async (_request, reply) => {
+    {
+      schema: {
+        summary: 'Prometheus metrics',
+        description:
+          'From loopback, or with `Authorization: Bearer <--metrics-token>`; 401 otherwise.',
+        tags: ['operations'],
+      },
+    },
+    async (request, reply) => {
+      if (!mayReadMetrics(request)) throw new WsgateError('credential_missing');
       const { contentType, body } = await metrics.text();
       return reply.type(contentType).header('cache-control', 'no-store').send(body);
     },
@@ -75,4 +93,11 @@ export function metaRoutes(app: FastifyInstance, runtime: Runtime, metrics: Metr
       return reply.code(503).send({ status: 'not_ready', checks });
     },
   );
+}
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
+export function isLoopbackAddress(address: string): boolean {
+  const bare = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1] ?? address;
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  return bare === '::1';
 }

@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WsgateError, isWsgateError } from '../../errors.js';
-import { accessCookie, csrfCookie, refreshCookie } from '../../credentials/cookie.js';
+import { accessCookie, refreshCookie } from '../../credentials/cookie.js';
+import { safeEqual } from '../../credentials/compare.js';
+import { forwardedProto, trustedProxies } from '../../client-address.js';
 import { LoginError, type TokenPair } from '../../sessions/session-service.js';
 import type { TokenClaims } from '../../tokens/claims.js';
 import type { Runtime } from '../../runtime.js';
@@ -18,7 +21,11 @@ const assetTypes: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 
-/** Only a same-origin path may follow a login; anything else (`//evil`, `https://…`) becomes `/`. */
+/**
+ * Only a same-origin path may follow a login; anything else (`//evil`, `https://…`) becomes `/`.
+ * The result is ready for a `Location` header: what is not printable ASCII is percent-encoded
+ * (`/日本` → `/%E6%97%A5%E6%9C%AC`), and a path that cannot be encoded becomes `/`.
+ */
 export function safeNext(next: unknown): string {
   if (
     typeof next !== 'string' ||
@@ -30,10 +37,22 @@ export function safeNext(next: unknown): string {
   // Control characters in a Location header would split the response.
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(next) || next.length > 2048) return '/';
-  return next;
+  try {
+    // A lone surrogate cannot be encoded (URIError): no such path exists.
+    return next.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
+  } catch {
+    return '/';
+  }
 }
 
-function loginForm(next: string, message?: string): string {
+/** The pre-session CSRF cookie of the sign-in form, for browsers that send neither header. */
+const loginCsrfCookie = 'login_csrf';
+
+function loginForm(
+  next: string,
+  options: { message?: string; csrf: string; demo: boolean },
+): string {
+  const { message, csrf, demo } = options;
   return htmlPage(
     'Sign in · wsgate',
     `<main class="narrow">
@@ -45,10 +64,10 @@ ${message ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : ''}
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">
 <input type="hidden" name="next" value="${escapeHtml(next)}">
+<input type="hidden" name="csrf" value="${escapeHtml(csrf)}">
 <button type="submit">Sign in</button>
 </form>
-<p class="muted">Demo users: johndoe / secret, janedoe / secret2, test / test (demo mode only).</p>
-</main>`,
+${demo ? '<p class="muted">Demo users: johndoe / secret, janedoe / secret2, test / test (demo mode only).</p>\n' : ''}</main>`,
   );
 }
 
@@ -127,11 +146,6 @@ function html(reply: FastifyReply, status: number, body: string): FastifyReply {
     .send(body);
 }
 
-/** The `X-CSRF-Token` header must equal the `csrf_access_token` cookie (double submit). */
-function checkCsrf(request: FastifyRequest): void {
-  checkCsrfHeader(request, requestCookie(request, csrfCookie));
-}
-
 /** Reads the static files once at start: only these names are ever served from disk. */
 function loadAssets(): Map<string, { type: string; body: Buffer }> {
   const assets = new Map<string, { type: string; body: Buffer }>();
@@ -155,6 +169,52 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
   const { sessions, config } = runtime;
   const secure = config.secureCookies;
   const assets = loadAssets();
+  const trusted = trustedProxies(config.trustProxy);
+  const issuerScheme = new URL(sessions.issuer).protocol.slice(0, -1);
+
+  /**
+   * The sign-in form, with a fresh pre-session CSRF value in a hidden field and in an HttpOnly
+   * cookie (for browsers that send neither `Origin` nor `Sec-Fetch-Site`).
+   */
+  function formPage(reply: FastifyReply, status: number, next: string, message?: string) {
+    const csrf = randomBytes(24).toString('base64url');
+    reply.header(
+      'set-cookie',
+      `${loginCsrfCookie}=${csrf}; Path=/session; Max-Age=3600; SameSite=Strict; HttpOnly${secure ? '; Secure' : ''}`,
+    );
+    return html(
+      reply,
+      status,
+      loginForm(next, { csrf, demo: config.demo, ...(message === undefined ? {} : { message }) }),
+    );
+  }
+
+  /**
+   * Login CSRF: a cross-site form must not sign a browser in to the attacker's account. `Origin`
+   * must be this site's (scheme, host and port) or an `--origin`; else `Sec-Fetch-Site` must say
+   * same-origin; a client that sends neither must echo the form's pre-session value.
+   */
+  function sameSiteSignIn(request: FastifyRequest, formCsrf: string | undefined): boolean {
+    const origin = request.headers.origin;
+    if (origin !== undefined) {
+      const peer = request.socket.remoteAddress ?? '';
+      const scheme =
+        forwardedProto(peer, request.headers['x-forwarded-proto'], trusted) ?? issuerScheme;
+      return (
+        origin === `${scheme}://${request.headers.host ?? ''}` || config.origins.includes(origin)
+      );
+    }
+    const site = request.headers['sec-fetch-site'];
+    if (site !== undefined) return site === 'same-origin';
+    return safeEqual(formCsrf, requestCookie(request, loginCsrfCookie));
+  }
+
+  /** `X-CSRF-Token` must equal the `csrf` claim of the session's own signed token. */
+  async function checkCsrf(request: FastifyRequest): Promise<void> {
+    const token = requestCookie(request, accessCookie) ?? requestCookie(request, refreshCookie);
+    const claims = token === undefined ? undefined : await sessions.claimsIgnoringExpiry(token);
+    checkCsrfHeader(request, claims?.csrf);
+  }
 
   app.get<{ Params: { name: string } }>(
     '/assets/:name',
@@ -181,10 +241,10 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
         querystring: { type: 'object', properties: { next: { type: 'string' } } },
       },
     },
-    async (request, reply) => html(reply, 200, loginForm(safeNext(request.query.next))),
+    async (request, reply) => formPage(reply, 200, safeNext(request.query.next)),
   );
 
-  app.post<{ Body: { username?: string; password?: string; next?: string } }>(
+  app.post<{ Body: { username?: string; password?: string; next?: string; csrf?: string } }>(
     '/session',
     {
       schema: {
@@ -197,12 +257,22 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
             username: { type: 'string', maxLength: 256 },
             password: { type: 'string', maxLength: 4096 },
             next: { type: 'string', maxLength: 4096 },
+            csrf: { type: 'string', maxLength: 256 },
           },
         },
       },
     },
     async (request, reply) => {
       const next = safeNext(request.body.next);
+      if (!sameSiteSignIn(request, request.body.csrf)) {
+        request.log.warn({ ip: request.ip }, 'cross-site sign-in refused');
+        return formPage(
+          reply,
+          403,
+          next,
+          'This sign-in did not come from this site. Reload the page and try again.',
+        );
+      }
       try {
         const pair = await sessions.login({
           username: request.body.username ?? '',
@@ -216,13 +286,18 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
         if (!(err instanceof LoginError)) throw err;
         if (err.reason === 'rate_limited') {
           reply.header('retry-after', String(err.retryAfter));
-          return html(
+          return formPage(
             reply,
             429,
-            loginForm(next, 'Too many failed sign-ins. Wait a minute and try again.'),
+            next,
+            'Too many failed sign-ins. Wait a minute and try again.',
           );
         }
-        return html(reply, 401, loginForm(next, 'Incorrect username or password.'));
+        if (err.reason === 'overloaded') {
+          reply.header('retry-after', String(err.retryAfter));
+          return formPage(reply, 503, next, 'The server is busy. Try again in a moment.');
+        }
+        return formPage(reply, 401, next, 'Incorrect username or password.');
       }
     },
   );
@@ -277,7 +352,7 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
     '/session/refresh',
     { schema: { summary: 'Rotate the token cookies (needs X-CSRF-Token)', tags: ['pages'] } },
     async (request, reply) => {
-      checkCsrf(request);
+      await checkCsrf(request);
       const refresh = requestCookie(request, refreshCookie);
       if (refresh === undefined) throw new WsgateError('credential_missing');
       const pair = await sessions.refresh(refresh, { ip: request.ip, cookies: true });
@@ -295,7 +370,7 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
       },
     },
     async (request, reply) => {
-      checkCsrf(request);
+      await checkCsrf(request);
       const token = requestCookie(request, accessCookie) ?? requestCookie(request, refreshCookie);
       if (token !== undefined) {
         // An expired token still names its session; its signature is checked before trusting it.
@@ -312,6 +387,22 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
     },
   );
 
+  // The seed demo pages exist in demo mode only.
+  if (config.demo) demoRoutes(app);
+
+  app.get(
+    '/me',
+    { schema: { summary: 'The signed-in user of the cookie session', tags: ['pages'] } },
+    async (request, reply) => {
+      const claims = await cookieSession(request, reply);
+      if (!claims) throw new WsgateError('credential_missing');
+      reply.header('cache-control', 'no-store');
+      return { user: claims.sub, scope: claims.scope, exp: claims.exp };
+    },
+  );
+}
+
+function demoRoutes(app: FastifyInstance): void {
   app.get(
     '/demo/token',
     { schema: { summary: 'Seed demo: connect with a pasted token', tags: ['pages'] } },
@@ -323,16 +414,5 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
       schema: { summary: 'Seed demo: connect with the cookie and its CSRF value', tags: ['pages'] },
     },
     async (_request, reply) => html(reply, 200, demoCookiePage()),
-  );
-
-  app.get(
-    '/me',
-    { schema: { summary: 'The signed-in user of the cookie session', tags: ['pages'] } },
-    async (request, reply) => {
-      const claims = await cookieSession(request, reply);
-      if (!claims) throw new WsgateError('credential_missing');
-      reply.header('cache-control', 'no-store');
-      return { user: claims.sub, scope: claims.scope, exp: claims.exp };
-    },
   );
 }

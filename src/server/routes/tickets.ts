@@ -7,6 +7,7 @@ import type { TokenClaims } from '../../tokens/claims.js';
 import type { Runtime } from '../../runtime.js';
 import { errorBodySchema } from '../errors.js';
 import { checkCsrfHeader, requestCookie } from '../cookies.js';
+import { TokenBuckets } from '../../handshake/token-bucket.js';
 
 /**
  * The access token of a request: a bearer header, or the access cookie with a matching
@@ -27,6 +28,9 @@ export async function accessFromHeaderOrCookie(
 
 /** `POST /ws-ticket`: a single-use, 30-second ticket for `?token=` on a WebSocket handshake. */
 export function ticketRoutes(app: FastifyInstance, runtime: Runtime): void {
+  // Tickets per user: a reconnecting client needs a few a minute, a flood needs a 429.
+  const perMinute = runtime.config.ticketsPerMinute;
+  const buckets = new TokenBuckets({ rate: perMinute / 60, burst: perMinute });
   app.post(
     '/ws-ticket',
     {
@@ -44,6 +48,7 @@ export function ticketRoutes(app: FastifyInstance, runtime: Runtime): void {
           },
           401: errorBodySchema,
           403: errorBodySchema,
+          429: errorBodySchema,
         },
       },
     },
@@ -51,6 +56,8 @@ export function ticketRoutes(app: FastifyInstance, runtime: Runtime): void {
       reply.header('cache-control', 'no-store');
       const claims = await accessFromHeaderOrCookie(runtime, request);
       const now = runtime.clock();
+      const retryAfter = buckets.take(claims.sub, now);
+      if (retryAfter > 0) throw new WsgateError('rate_limited', undefined, { retryAfter });
       const ticket = await runtime.tickets.issue(claims, now);
       const expiresIn = Math.max(
         0,

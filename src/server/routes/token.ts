@@ -5,7 +5,12 @@ import type { Runtime } from '../../runtime.js';
 
 /** RFC 6749 §5.2 error codes. */
 type OAuthError =
-  'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope' | 'rate_limited';
+  | 'invalid_request'
+  | 'invalid_grant'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'rate_limited'
+  | 'temporarily_unavailable';
 
 const field = { type: 'string', maxLength: 8192 } as const;
 
@@ -75,7 +80,12 @@ export function tokenRoutes(app: FastifyInstance, runtime: Runtime): void {
             refresh_token: field,
           },
         },
-        response: { 200: tokenResponse, 400: oauthErrorBody, 429: oauthErrorBody },
+        response: {
+          200: tokenResponse,
+          400: oauthErrorBody,
+          429: oauthErrorBody,
+          503: oauthErrorBody,
+        },
       },
       // RFC 6749 §5.1: token responses must not be cached; errors neither.
       onSend: (_request, reply, payload, done) => {
@@ -139,6 +149,10 @@ export function tokenRoutes(app: FastifyInstance, runtime: Runtime): void {
               'rate_limited',
               'Too many failed logins; try again later',
             );
+          }
+          if (err.reason === 'overloaded') {
+            reply.header('retry-after', String(err.retryAfter));
+            return oauthError(reply, 503, 'temporarily_unavailable', err.message);
           }
           if (err.reason === 'invalid_scope') {
             return oauthError(reply, 400, 'invalid_scope', 'Requested scope is not allowed');
