@@ -46,7 +46,11 @@ describe('cluster stores: tickets and login limits shared through Redis', { skip
     admin = redisConnection();
     dataDir = mkdtempSync(join(tmpdir(), 'wsgate-cluster-stores-'));
     // Nothing but --redis: both nodes then use Redis for the bus, the tickets and the limiter.
-    const options = { redis: redisUrl, 'redis-prefix': prefix };
+    const options = {
+      redis: redisUrl,
+      'redis-prefix': prefix,
+      'login-failures-per-address': '8',
+    };
     [a, b] = await Promise.all([
       startTestServer(options, { dataDir, clock }),
       startTestServer(options, { dataDir, clock }),
@@ -135,5 +139,39 @@ describe('cluster stores: tickets and login limits shared through Redis', { skip
     // Once the window has passed, either node lets the right password in.
     clock.advance(60_000);
     assert.equal((await attempt(b, 'secret2')).status, 200);
+  });
+
+  it('answers 429 on either node once an address failed 8 times across both, whatever the usernames', async () => {
+    clock.advance(60_000); // forget the failures of earlier tests
+    for (let i = 0; i < 8; i++) {
+      const node = i % 2 ? a : b;
+      const res = await postForm(`${node.url}/token`, { username: `spray${i}`, password: 'x' });
+      assert.equal(res.status, 400);
+    }
+    for (const node of [a, b]) {
+      const res = await postForm(`${node.url}/token`, { username: 'johndoe', password: 'secret' });
+      assert.equal(res.status, 429);
+    }
+    const keys = await admin.keys(`${prefix}login-address:*`);
+    assert.equal(keys.length, 1);
+    assert.ok(!keys[0]!.includes('127.0.0.1'));
+    clock.advance(60_000);
+    assert.equal((await passwordGrant(b)).token_type, 'bearer');
+  });
+
+  it('gives a refresh repeated on node B within the grace period the pair node A issued', async () => {
+    const login = await passwordGrant(a);
+    const refresh = (node: TestServer) =>
+      postForm(`${node.url}/token`, {
+        grant_type: 'refresh_token',
+        refresh_token: login.refresh_token,
+      });
+    const first = (await (await refresh(a)).json()) as { refresh_token: string };
+    const again = await refresh(b);
+    assert.equal(again.status, 200);
+    assert.equal(
+      ((await again.json()) as { refresh_token: string }).refresh_token,
+      first.refresh_token,
+    );
   });
 });

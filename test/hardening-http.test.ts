@@ -342,6 +342,7 @@ describe('sign-in hardening', () => {
       { origin: server.url.replace('http:', 'https:') },
       { 'sec-fetch-site': 'cross-site' },
       { 'sec-fetch-site': 'same-site' },
+      { 'sec-fetch-site': 'cross-site', origin: server.url },
       {},
     ]) {
       const res = await signIn(server, credentials, headers);
@@ -356,6 +357,12 @@ describe('sign-in hardening', () => {
     assert.equal((await signIn(server, credentials)).status, 303);
     assert.equal(
       (await signIn(server, credentials, { 'sec-fetch-site': 'same-origin' })).status,
+      303,
+    );
+    // A form posted under Referrer-Policy: no-referrer carries Origin: null.
+    assert.equal(
+      (await signIn(server, credentials, { 'sec-fetch-site': 'same-origin', origin: 'null' }))
+        .status,
       303,
     );
     const form = await fetch(`${server.url}/login`);

@@ -190,13 +190,17 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
   }
 
   /**
-   * Login CSRF: a cross-site form must not sign a browser in to the attacker's account. `Origin`
-   * must be this site's (scheme, host and port) or an `--origin`; else `Sec-Fetch-Site` must say
-   * same-origin; a client that sends neither must echo the form's pre-session value.
+   * Login CSRF: a cross-site form must not sign a browser in to the attacker's account. A browser
+   * that sends `Sec-Fetch-Site` (page script cannot set it) must say same-origin; else an
+   * `Origin` must be this site's (scheme, host and port) or an `--origin`; a client that sends
+   * neither, or `Origin: null` (what a form posted under `Referrer-Policy: no-referrer` carries),
+   * must echo the form's pre-session value.
    */
   function sameSiteSignIn(request: FastifyRequest, formCsrf: string | undefined): boolean {
+    const site = request.headers['sec-fetch-site'];
+    if (site !== undefined) return site === 'same-origin';
     const origin = request.headers.origin;
-    if (origin !== undefined) {
+    if (origin !== undefined && origin !== 'null') {
       const peer = request.socket.remoteAddress ?? '';
       const scheme =
         forwardedProto(peer, request.headers['x-forwarded-proto'], trusted) ?? issuerScheme;
@@ -204,8 +208,6 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
         origin === `${scheme}://${request.headers.host ?? ''}` || config.origins.includes(origin)
       );
     }
-    const site = request.headers['sec-fetch-site'];
-    if (site !== undefined) return site === 'same-origin';
     return safeEqual(formCsrf, requestCookie(request, loginCsrfCookie));
   }
 
