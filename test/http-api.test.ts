@@ -354,13 +354,14 @@ describe('HTTP API', () => {
       }
     });
 
-    it('answers 400 for an Authorization header that is not Bearer', async () => {
+    it('answers 401 with a bare challenge for an Authorization header that is not Bearer', async () => {
       const res = await fetch(`${server.url}/logout`, {
         method: 'POST',
         headers: { authorization: 'Basic dGVzdDp0ZXN0' },
       });
-      assert.equal(res.status, 400);
-      assert.equal(((await res.json()) as { error: string }).error, 'invalid_request');
+      assert.equal(res.status, 401);
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="wsgate"');
+      assert.equal(((await res.json()) as { error: string }).error, 'credential_missing');
     });
 
     it('refuses an expired access token, after the clock passes exp', async () => {

@@ -2,15 +2,35 @@ import { WsgateError } from '../errors.js';
 
 /**
  * Reads `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1). Returns
- * undefined when the header is absent; a header in any other form is `invalid_request`.
+ * undefined when the header is absent or names another scheme (`Basic …` is no bearer credential
+ * at all: RFC 6750 §3.1 answers it with a bare challenge); a malformed `Bearer` header, or more
+ * than one header, is `invalid_request`.
  */
 export function parseBearer(header: string | string[] | undefined): string | undefined {
   if (header === undefined) return undefined;
   if (Array.isArray(header))
     throw new WsgateError('invalid_request', 'More than one Authorization header');
+  const scheme = /^\s*([^\s]*)/.exec(header)?.[1] ?? '';
+  if (scheme.toLowerCase() !== 'bearer') return undefined;
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
   if (!match) throw new WsgateError('invalid_request', 'Authorization must be "Bearer <token>"');
   return match[1];
+}
+
+/**
+ * The request's `Authorization` header from its raw header list: Node keeps only the first of
+ * several, which would hide the ambiguity, so two or more come back as an array.
+ */
+export function authorizationOf(req: {
+  readonly rawHeaders: readonly string[];
+  readonly headers: { readonly authorization?: string | undefined };
+}): string | string[] | undefined {
+  const values: string[] = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]?.toLowerCase() === 'authorization')
+      values.push(req.rawHeaders[i + 1] ?? '');
+  }
+  return values.length > 1 ? values : req.headers.authorization;
 }
 
 /** The `WWW-Authenticate` challenge for a 401 or 403 (RFC 6750 §3). */

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { WsgateError } from '../errors.js';
+import { authorizationOf } from './authorization-header.js';
 
 import { v1Protocol } from '../client/protocol.js';
 
@@ -83,7 +84,7 @@ export function parseHandshake(req: IncomingMessage): HandshakeRequest {
     origin: req.headers.origin,
     host: req.headers.host,
     ip: req.socket.remoteAddress ?? '',
-    authorization: req.headers.authorization,
+    authorization: authorizationOf(req),
     cookie(name) {
       cookies ??= parseCookies(cookieHeader);
       return cookies.get(name);

@@ -18,6 +18,8 @@ import { ChatService } from '../chat/chat-service.js';
 import { Cluster, type ClusterOptions } from '../cluster/cluster.js';
 import { Metrics } from '../metrics.js';
 import { trustedProxies } from '../client-address.js';
+import { authorizationOf } from '../credentials/authorization-header.js';
+import { WsgateError } from '../errors.js';
 
 const packageVersion = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -138,6 +140,12 @@ export async function buildApp(
       reply.header('x-frame-options', 'DENY');
     }
     return payload;
+  });
+
+  // Node keeps the first of two Authorization headers and drops the other: refuse the ambiguity.
+  app.addHook('onRequest', async (request) => {
+    if (Array.isArray(authorizationOf(request.raw)))
+      throw new WsgateError('invalid_request', 'More than one Authorization header');
   });
 
   app.setErrorHandler(errorHandler);
