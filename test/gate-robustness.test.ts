@@ -7,6 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import WebSocket from 'ws';
+import { authScheme } from '../src/credentials/authorization-header.js';
 import { startTestServer, passwordGrant, type TestServer } from './support/server.js';
 import { connect, wsUrl, type Outcome } from './support/ws.js';
 import {
@@ -288,7 +289,9 @@ describe('random handshakes (property)', () => {
         const params = new URLSearchParams(queryText ?? '');
         const guestAllowed =
           input.path === '/ws/optional' &&
-          input.authorization === undefined &&
+          // Another scheme than Bearer (RFC 6750 §3.1) is no credential at all: a guest.
+          (input.authorization === undefined ||
+            !/^bearer$/i.test(authScheme(input.authorization.text) ?? 'bearer')) &&
           !params.has('token') &&
           !params.has('csrf_token') &&
           !(input.protocols ?? '').includes('wsgate.bearer.');

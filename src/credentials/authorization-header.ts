@@ -10,11 +10,18 @@ export function parseBearer(header: string | string[] | undefined): string | und
   if (header === undefined) return undefined;
   if (Array.isArray(header))
     throw new WsgateError('invalid_request', 'More than one Authorization header');
-  const scheme = /^\s*([^\s]*)/.exec(header)?.[1] ?? '';
+  const scheme = authScheme(header);
+  if (scheme === undefined)
+    throw new WsgateError('invalid_request', 'Authorization must be "<scheme> <credentials>"');
   if (scheme.toLowerCase() !== 'bearer') return undefined;
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
   if (!match) throw new WsgateError('invalid_request', 'Authorization must be "Bearer <token>"');
   return match[1];
+}
+
+/** The auth-scheme of an `Authorization` value (RFC 9110 §11.4), or undefined if it has none. */
+export function authScheme(header: string): string | undefined {
+  return /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?: |$)/.exec(header)?.[1];
 }
 
 /**
