@@ -46,6 +46,12 @@ export interface Config {
   readonly refreshGrace: number;
   /** Peers (CIDR blocks) whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed. */
   readonly trustProxy: readonly string[];
+  /** Live chat rooms at most, all nodes together as this node sees them. */
+  readonly maxRooms: number;
+  /** New chat rooms one user may create per minute. */
+  readonly roomCreationsPerMinute: number;
+  /** Rooms listed in a chat `welcome` at most. */
+  readonly welcomeRooms: number;
   /** Bearer token that opens `GET /metrics` to non-loopback clients; loopback only when unset. */
   readonly metricsToken: string | undefined;
   /** WebSocket limits given on the command line; the gate's defaults fill in the rest. */
@@ -84,6 +90,9 @@ export const defaults = {
   auditFailureRate: 100,
   ticketsPerMinute: 60,
   refreshGrace: 5,
+  maxRooms: 1000,
+  roomCreationsPerMinute: 30,
+  welcomeRooms: 100,
 } as const;
 
 export class ConfigError extends Error {
@@ -120,6 +129,9 @@ export interface RawOptions {
   'refresh-grace'?: string | undefined;
   'trust-proxy'?: string[] | undefined;
   'metrics-token'?: string | undefined;
+  'max-rooms'?: string | undefined;
+  'room-creations-per-minute'?: string | undefined;
+  'welcome-rooms'?: string | undefined;
   'max-message'?: string | undefined;
   'message-rate'?: string | undefined;
   'message-burst'?: string | undefined;
@@ -157,6 +169,9 @@ export const configFlags = {
   'refresh-grace': { type: 'string' },
   'trust-proxy': { type: 'string', multiple: true },
   'metrics-token': { type: 'string' },
+  'max-rooms': { type: 'string' },
+  'room-creations-per-minute': { type: 'string' },
+  'welcome-rooms': { type: 'string' },
   'max-message': { type: 'string' },
   'message-rate': { type: 'string' },
   'message-burst': { type: 'string' },
@@ -193,6 +208,9 @@ const envNames: Record<keyof RawOptions, string> = {
   'refresh-grace': 'WSGATE_REFRESH_GRACE',
   'trust-proxy': 'WSGATE_TRUST_PROXY',
   'metrics-token': 'WSGATE_METRICS_TOKEN',
+  'max-rooms': 'WSGATE_MAX_ROOMS',
+  'room-creations-per-minute': 'WSGATE_ROOM_CREATIONS_PER_MINUTE',
+  'welcome-rooms': 'WSGATE_WELCOME_ROOMS',
   'max-message': 'WSGATE_MAX_MESSAGE',
   'message-rate': 'WSGATE_MESSAGE_RATE',
   'message-burst': 'WSGATE_MESSAGE_BURST',
@@ -319,7 +337,10 @@ function integerOption(
     | 'hash-concurrency'
     | 'hash-queue'
     | 'audit-failure-rate'
-    | 'tickets-per-minute',
+    | 'tickets-per-minute'
+    | 'max-rooms'
+    | 'room-creations-per-minute'
+    | 'welcome-rooms',
   fallback: number,
   max = 1_000_000,
   min = 1,
@@ -422,6 +443,13 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
         ? defaults.refreshGrace
         : Math.min(parseDurationOrZero('refresh-grace', raw['refresh-grace']), 60),
     trustProxy: (raw['trust-proxy'] ?? []).map(normaliseCidr),
+    maxRooms: integerOption(raw, 'max-rooms', defaults.maxRooms),
+    roomCreationsPerMinute: integerOption(
+      raw,
+      'room-creations-per-minute',
+      defaults.roomCreationsPerMinute,
+    ),
+    welcomeRooms: integerOption(raw, 'welcome-rooms', defaults.welcomeRooms),
     metricsToken: metricsToken(raw['metrics-token']),
     limits: parseLimits(raw),
   };

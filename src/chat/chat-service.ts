@@ -6,6 +6,7 @@ import type { Storage } from '../storage/types.js';
 import type { Principal } from '../handshake/authenticate.js';
 import type { SocketControl } from '../handshake/gate.js';
 import type { MessageFrame, PresenceFrame } from '../client/protocol.js';
+import { TokenBuckets } from '../handshake/token-bucket.js';
 import {
   FrameError,
   messageFrame,
@@ -36,6 +37,12 @@ export interface ChatOptions {
   readonly onSent?: (count: number) => void;
   /** Unsent bytes a member may pile up before it is closed with 1013 (a slow consumer). */
   readonly maxBufferedBytes?: number;
+  /** Live rooms (with members, on any node) at most; joining a new one beyond is refused. */
+  readonly maxRooms?: number;
+  /** New rooms one user may create per minute (all at once at most). */
+  readonly roomCreationsPerMinute?: number;
+  /** Rooms listed in `welcome` at most (`general` and the busiest live rooms). */
+  readonly welcomeRooms?: number;
 }
 
 interface Member {
@@ -53,8 +60,11 @@ interface Room {
   readonly members: Set<Member>;
   /** Sockets per user in the room: presence is about users, not sockets. */
   readonly users: Map<string, number>;
-  /** Users whose presence changed in the current window, with their presence before it. */
-  readonly pending: Map<string, boolean>;
+  /**
+   * Users whose presence changed in the current window: their presence before it, and how often
+   * it flipped (a join and a leave inside one window are two flips, and still a visit to show).
+   */
+  readonly pending: Map<string, { before: boolean; last: boolean; flips: number }>;
 }
 
 export const defaultRoom = 'general';
@@ -73,7 +83,7 @@ export class ChatService {
   /** Users present in a room on other nodes: room → user → node ids. */
   readonly #remote = new Map<string, Map<string, Set<string>>>();
   readonly #rooms = new Map<string, Room>();
-  readonly #known = new Set<string>([defaultRoom]);
+  readonly #creations: TokenBuckets;
   readonly #flush: NodeJS.Timeout;
   #dirty = new Set<string>();
 
@@ -85,15 +95,37 @@ export class ChatService {
       maxRoomsPerConnection: 100,
       maxErrors: 20,
       maxBufferedBytes: 1024 * 1024,
+      maxRooms: 1000,
+      roomCreationsPerMinute: 30,
+      welcomeRooms: 100,
       ...options,
     };
+    const perMinute = this.#o.roomCreationsPerMinute;
+    this.#creations = new TokenBuckets({ rate: perMinute / 60, burst: perMinute });
     this.#flush = setInterval(() => this.#flushPresence(), this.#o.presenceIntervalMs);
     this.#flush.unref();
   }
 
-  /** Loads the names of rooms that have history, for `welcome`. */
-  async warm(): Promise<void> {
-    for (const room of await this.#o.storage.listRooms()) this.#known.add(room);
+  /** Nothing to load: `welcome` lists live rooms only, and history stays in storage. */
+  async warm(): Promise<void> {}
+
+  /** Rooms with members on this node or another, and `general`. */
+  #liveRooms(): Set<string> {
+    return new Set([defaultRoom, ...this.#rooms.keys(), ...this.#remote.keys()]);
+  }
+
+  /**
+   * What `welcome` lists: `general` and the live rooms with the most members here, at most
+   * `welcomeRooms` of them, by name. Empty rooms are gone from it; their history is not.
+   */
+  #welcomeRooms(): string[] {
+    const size = (name: string) =>
+      (this.#rooms.get(name)?.users.size ?? 0) + (this.#remote.get(name)?.size ?? 0);
+    const others = [...this.#liveRooms()]
+      .filter((name) => name !== defaultRoom)
+      .sort((a, b) => size(b) - size(a) || (a < b ? -1 : 1))
+      .slice(0, Math.max(0, this.#o.welcomeRooms - 1));
+    return [defaultRoom, ...others].sort();
   }
 
   close(): void {
@@ -116,7 +148,7 @@ export class ChatService {
       errors: 0,
       queue: Promise.resolve(),
     };
-    this.#send(member, { type: 'welcome', user: member.user, rooms: [...this.#known].sort() });
+    this.#send(member, { type: 'welcome', user: member.user, rooms: this.#welcomeRooms() });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       // #onFrame and #fail never throw, so the chain never breaks.
       member.queue = member.queue.then(() =>
@@ -162,12 +194,23 @@ export class ChatService {
   async #join(member: Member, name: string, since: number | undefined): Promise<void> {
     if (!member.control.principal.scopes.has('chat:read'))
       throw new FrameError('insufficient_scope', 'Joining needs chat:read');
-    if (!member.rooms.has(name) && member.rooms.size >= this.#o.maxRoomsPerConnection) {
+    if (member.rooms.has(name)) {
+      // Already a member: say so again, without the history (re-sending it on every repeated
+      // join let a few sockets pull hundreds of megabytes).
+      return this.#send(member, {
+        type: 'joined',
+        room: name,
+        members: this.#membersOf(name),
+        history: [],
+      });
+    }
+    if (member.rooms.size >= this.#o.maxRoomsPerConnection) {
       throw new FrameError(
         'too_many_rooms',
         `At most ${this.#o.maxRoomsPerConnection} rooms per connection`,
       );
     }
+    if (!this.#liveRooms().has(name)) this.#checkCreation(member.user);
     const history = await this.#o.storage.listMessages(name, {
       ...(since === undefined ? {} : { afterId: since }),
       limit: since === undefined ? this.#o.historyLimit : this.#o.replayLimit,
@@ -181,15 +224,32 @@ export class ChatService {
       room.users.set(member.user, count + 1);
       if (count === 0) this.#localPresence(name, room, member.user, true);
     }
-    if (!this.#known.has(name)) this.#known.add(name);
     this.#send(member, {
       type: 'joined',
       room: name,
-      members: [
-        ...new Set([...room.users.keys(), ...(this.#remote.get(name)?.keys() ?? [])]),
-      ].sort(),
+      members: this.#membersOf(name),
       history: history.map(messageFrame),
     });
+  }
+
+  #membersOf(name: string): string[] {
+    const room = this.#rooms.get(name);
+    return [
+      ...new Set([...(room?.users.keys() ?? []), ...(this.#remote.get(name)?.keys() ?? [])]),
+    ].sort();
+  }
+
+  /** Joining a room that is not live creates it: bounded overall and per user. */
+  #checkCreation(user: string): void {
+    if (this.#liveRooms().size >= this.#o.maxRooms + 1) {
+      throw new FrameError('too_many_rooms', `At most ${this.#o.maxRooms} rooms exist at once`);
+    }
+    if (this.#creations.take(user, this.#o.clock()) > 0) {
+      throw new FrameError(
+        'rate_limited',
+        `At most ${this.#o.roomCreationsPerMinute} new rooms a minute`,
+      );
+    }
   }
 
   #leave(member: Member, name: string): void {
@@ -239,7 +299,14 @@ export class ChatService {
 
   /** Notes a presence change to announce in the next batch; `before` is the user's presence until now. */
   #changed(name: string, room: Room, user: string, before: boolean): void {
-    if (!room.pending.has(user)) room.pending.set(user, before);
+    const now = this.#present(name, user);
+    const entry = room.pending.get(user);
+    if (entry === undefined)
+      room.pending.set(user, { before, last: now, flips: now === before ? 0 : 1 });
+    else if (entry.last !== now) {
+      entry.last = now;
+      entry.flips += 1;
+    }
     this.#dirty.add(name);
   }
 
@@ -255,17 +322,20 @@ export class ChatService {
     for (const name of dirty) {
       const room = this.#rooms.get(name);
       if (!room) continue;
-      for (const [user, before] of room.pending) {
-        // A user who joined and left inside one window never shows up at all; neither does one
-        // who moved between nodes.
+      for (const [user, { before, flips }] of room.pending) {
         const now = this.#present(name, user);
-        if (now !== before) {
-          this.#broadcast(name, {
-            type: 'presence',
-            room: name,
-            user,
-            state: now ? 'join' : 'leave',
-          });
+        const frame = (present: boolean): ServerFrame => ({
+          type: 'presence',
+          room: name,
+          user,
+          state: present ? 'join' : 'leave',
+        });
+        if (now !== before) this.#broadcast(name, frame(now));
+        else if (flips >= 2) {
+          // A join and a leave (or a leave and a join) inside one window: the others still hear
+          // of the visit, which read the room's history and members.
+          this.#broadcast(name, frame(!before));
+          this.#broadcast(name, frame(before));
         }
       }
       room.pending.clear();

@@ -5,6 +5,14 @@ export { roomPattern } from '../client/protocol.js';
 export type { ClientFrame, ServerFrame, MessageFrame } from '../client/protocol.js';
 
 export const maxTextLength = 4000;
+/**
+ * What chat text may not hold: C0 controls and DEL except newline and tab (NUL, BEL, ESC…, which
+ * terminals and PostgreSQL treat specially), and the bidi embeddings, overrides and isolates
+ * (U+202A–U+202E, U+2066–U+2069) that make a message display other than it reads.
+ */
+// eslint-disable-next-line no-control-regex
+export const forbiddenText = /[\u0000-\u0008\u000b-\u001f\u007f\u202a-\u202e\u2066-\u2069]/;
+
 /** Client message ids (for acks) are short opaque strings. */
 const clientIdPattern = /^[A-Za-z0-9_.:-]{1,64}$/;
 
@@ -83,6 +91,13 @@ export function parseClientFrame(text: string): ClientFrame {
       const text = frame.text;
       if (typeof text !== 'string' || text.length === 0 || [...text].length > maxTextLength) {
         throw new FrameError('invalid_text', `Text is 1–${maxTextLength} characters`, ackId);
+      }
+      if (forbiddenText.test(text)) {
+        throw new FrameError(
+          'invalid_text',
+          'Text may not hold control characters (but newline and tab) or bidi overrides',
+          ackId,
+        );
       }
       return ackId === undefined
         ? { type: 'send', room: r, text }

@@ -193,6 +193,9 @@ export async function buildApp(
     log: runtime.log,
     ...(cluster === undefined ? {} : { relay: cluster.relay }),
     onSent: (count) => metrics.messagesOut.inc(count),
+    maxRooms: runtime.config.maxRooms,
+    roomCreationsPerMinute: runtime.config.roomCreationsPerMinute,
+    welcomeRooms: runtime.config.welcomeRooms,
   });
   await chat.warm();
   if (cluster) {
