@@ -13,6 +13,7 @@ import { startServer } from '../server/serve.js';
 import { UserError } from '../users/user-service.js';
 import { UserExistsError } from '../storage/types.js';
 import { readSecret } from './prompt.js';
+import { scanCommand } from './scan.js';
 
 const usage = `wsgate: authentication and authorization for WebSockets
 
@@ -26,6 +27,7 @@ Usage:
   wsgate sessions list [--user <name>] [--all]
   wsgate sessions revoke <session-id> | --user <name>
   wsgate audit [--since 1h|2026-11-23T10:00:00Z] [--limit 100] [--json]
+  wsgate scan <ws-url> [--token-file <path>] [--json]   security self-test of an endpoint
 
 Passwords are read from a prompt, or from the first line of standard input when it is not a
 terminal; never from the command line.
@@ -52,6 +54,8 @@ WebSocket limits (flag / WSGATE_ variable, default):
 
 /** Runs the CLI; resolves to the exit code. */
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  // scan talks to a remote endpoint only: no config, no data dir, options of its own.
+  if (argv[0] === 'scan') return scanCommand(argv.slice(1), io);
   let parsed;
   try {
     parsed = parseArgs({
