@@ -27,6 +27,12 @@ import { ensureBuilt, wsgate } from './support/cli.js';
 /** Short waits: a sound target answers in milliseconds, a weak one not at all. */
 const fast = { timeoutMs: 5000, halfOpenMs: 8000 } as const;
 
+/**
+ * Lifetime of the tokens that test expiry: long enough for every other check to finish first on a
+ * loaded machine, short enough to wait for.
+ */
+const shortLived = 15;
+
 const weakOf = (report: ScanReport): CheckId[] =>
   report.checks.filter((c) => c.verdict === 'WEAK').map((c) => c.id);
 
@@ -116,7 +122,7 @@ describe('wsgate scan', { concurrency: true }, () => {
       });
 
       it('holds token-expiry when the server closes the socket at exp', async () => {
-        const { report } = await scanTarget({}, { tokenSeconds: 4 });
+        const { report } = await scanTarget({}, { tokenSeconds: shortLived });
         assert.equal(checkOf(report, 'token-expiry').verdict, 'held', formatReport(report));
         assert.match(checkOf(report, 'token-expiry').got, /closed 4001/);
         assert.deepEqual(weakOf(report), []);
@@ -194,7 +200,7 @@ describe('wsgate scan', { concurrency: true }, () => {
       });
 
       it('reports a server that verifies the token but never closes the socket at exp', async () => {
-        const { report } = await scanTarget({ closeAtExp: false }, { tokenSeconds: 4 });
+        const { report } = await scanTarget({ closeAtExp: false }, { tokenSeconds: shortLived });
         assert.deepEqual(weakOf(report), ['token-expiry'], formatReport(report));
         assert.match(checkOf(report, 'token-expiry').got, /still open .* after exp/);
       });
@@ -415,7 +421,11 @@ describe('wsgate scan', { concurrency: true }, () => {
     );
 
     it('in production mode, a socket does not outlive its token', async () => {
-      const report = await scanWsgate({ ...production, 'access-ttl': '4' }, 'bearer', realClock());
+      const report = await scanWsgate(
+        { ...production, 'access-ttl': String(shortLived) },
+        'bearer',
+        realClock(),
+      );
       const check = checkOf(report, 'token-expiry');
       assert.equal(check.verdict, 'held', formatReport(report));
       assert.match(check.got, /closed 4419/);
