@@ -63,7 +63,12 @@ describe('docs/scan.md', { skip }, () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'wsgate-scan-docs-'));
   before(async () => {
     ensureBuilt();
-    server = await startServeProcess(['--demo', '--port', '0', '--data-dir', dataDir]);
+    // Seeding the demo users hashes three passwords: slow on a busy machine.
+    server = await startServeProcess(
+      ['--demo', '--port', '0', '--data-dir', dataDir],
+      'wsgate',
+      60_000,
+    );
   });
   after(() => {
     server?.child.kill('SIGTERM');

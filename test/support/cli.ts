@@ -102,11 +102,12 @@ export interface ServeProcess {
 
 /**
  * Starts `wsgate serve <args>` (give it `--port 0`) as a child process and resolves once it logs
- * the address it listens on; fails with its stderr if it exits first or says nothing in 15 s.
+ * the address it listens on; fails with its stderr if it exits first or says nothing in `startMs`.
  */
 export async function startServeProcess(
   args: readonly string[],
   name = 'wsgate',
+  startMs = 15_000,
 ): Promise<ServeProcess> {
   const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd: repo, env: cleanEnv() });
   let stderr = '';
@@ -118,8 +119,12 @@ export async function startServeProcess(
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${name}: no "wsgate listening on" line in 15 s; stderr: ${stderr}`));
-    }, 15_000);
+      reject(
+        new Error(
+          `${name}: no "wsgate listening on" line in ${startMs / 1000} s; stderr: ${stderr}`,
+        ),
+      );
+    }, startMs);
     void exit.then(({ code, signal }) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited early (${code ?? signal}); stderr: ${stderr}`));
