@@ -51,10 +51,16 @@ function runScript(
   });
 }
 
-/** `check verdict` pairs of a text report (the baseline as `baseline ok`). */
+/**
+ * `check verdict` pairs of a text report (the baseline as `baseline ok`). Whether a flood trips
+ * wsgate's rate limits (50 a second) depends on how fast this machine sends it, so for the two
+ * floods only the fact that they ran is compared: held or info.
+ */
 function verdicts(report: string): string[] {
-  return [...report.matchAll(/^([a-z0-9-]+) +(ok|FAILED|held|WEAK|info|n\/a) /gm)].map(
-    (m) => `${m[1]} ${m[2]}`,
+  return [...report.matchAll(/^([a-z0-9-]+) +(ok|FAILED|held|WEAK|info|n\/a) /gm)].map((m) =>
+    /^(message|handshake)-flood$/.test(m[1] ?? '') && /^(held|info)$/.test(m[2] ?? '')
+      ? `${m[1]} ran`
+      : `${m[1]} ${m[2]}`,
   );
 }
 

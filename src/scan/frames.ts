@@ -99,6 +99,7 @@ export async function checkMessageFlood(ctx: ScanContext): Promise<CheckResult> 
   const watch = await openControlled(ctx, id);
   if (!(watch instanceof Watch)) return watch;
   let sent = 0;
+  const started = performance.now();
   for (let tick = 0; tick < floodTicks && watch.closed === undefined; tick++) {
     const burst: Promise<void>[] = [];
     for (let i = 0; i < floodMessages / floodTicks; i++) {
@@ -108,7 +109,9 @@ export async function checkMessageFlood(ctx: ScanContext): Promise<CheckResult> 
     if (tick < floodTicks - 1)
       await watch.until(() => watch.closed !== undefined, 1000 / floodTicks);
   }
-  return judgeClose(ctx, id, watch, `${sent} small text messages in one second`, {
+  // A busy machine may take longer than the second asked for: say what was really sent.
+  const took = seconds(Math.max(1000, Math.round((performance.now() - started) / 100) * 100));
+  return judgeClose(ctx, id, watch, `${sent} small text messages in ${took}`, {
     verdict: 'info',
     note: 'no message rate limit seen (the server may still drop or queue messages)',
   });
