@@ -71,8 +71,8 @@ export default tseslint.config(
     },
   },
   {
-    // wsgate/client is browser-safe and self-contained: no Node built-ins, no package, and nothing
-    // from another src folder, not even types. Its tests (real servers, node:test) are exempt.
+    // wsgate/client is browser-safe and self-contained: no Node built-ins, no package, and from
+    // the rest of src only the wire protocol. Its tests (real servers, node:test) are exempt.
     files: ['src/client/**'],
     ignores: ['src/client/**/*.test.ts'],
     rules: {
@@ -81,8 +81,27 @@ export default tseslint.config(
         {
           patterns: [
             {
+              regex: '^(node:|\\.\\./(?!protocol/)|ws$|fastify$|@fastify/)',
+              message:
+                'The client is browser-safe and imports nothing outside src/client and src/protocol.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The wire protocol is shared by the server and the browser-safe client: it imports nothing.
+    files: ['src/protocol/**'],
+    ignores: ['src/protocol/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
               group: ['node:*', '../*', 'ws', 'fastify', '@fastify/*'],
-              message: 'The client is browser-safe and imports nothing outside src/client.',
+              message: 'src/protocol is shared with the browser-safe client: it imports nothing.',
             },
           ],
         },

@@ -1,11 +1,11 @@
 import type { WebSocket, RawData } from 'ws';
-import { closeSocket, messageText } from '../frames.js';
+import { closeSocket, messageText } from '../sockets/io.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Storage } from '../storage/types.js';
-import type { Principal } from '../handshake/authenticate.js';
+import type { Principal } from '../credentials/principal.js';
 import type { SocketControl } from '../handshake/gate.js';
-import type { MessageFrame, PresenceFrame } from '../client/protocol.js';
+import type { MessageFrame, PresenceFrame } from '../protocol/frames.js';
 import { TokenBuckets } from '../handshake/token-bucket.js';
 import {
   FrameError,

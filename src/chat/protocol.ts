@@ -1,8 +1,8 @@
 import type { ChatMessage } from '../storage/types.js';
-import { roomPattern, type ClientFrame, type MessageFrame } from '../client/protocol.js';
+import { roomPattern, type ClientFrame, type MessageFrame } from '../protocol/frames.js';
 
-export { roomPattern } from '../client/protocol.js';
-export type { ClientFrame, ServerFrame, MessageFrame } from '../client/protocol.js';
+export { roomPattern } from '../protocol/frames.js';
+export type { ClientFrame, ServerFrame, MessageFrame } from '../protocol/frames.js';
 
 export const maxTextLength = 4000;
 /**

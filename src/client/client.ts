@@ -2,10 +2,9 @@ import { backoffDelay, resolveBackoff, type BackoffOptions, type Random } from '
 import { CloseCode, decideClose, type CloseStreak } from './close-codes.js';
 import { WsgateClientError } from './errors.js';
 import { Emitter } from './events.js';
+import { bearerProtocolPrefix, v1Protocol } from '../protocol/subprotocols.js';
 import {
-  bearerProtocolPrefix,
   roomPattern,
-  v1Protocol,
   type AckFrame,
   type ClientFrame,
   type ErrorFrame,
@@ -16,7 +15,7 @@ import {
   type PresenceFrame,
   type ReauthenticatedFrame,
   type WelcomeFrame,
-} from './protocol.js';
+} from '../protocol/frames.js';
 
 /**
  * The part of the WebSocket API the client uses. The browser's `WebSocket` and the `ws` package's

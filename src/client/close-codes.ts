@@ -1,25 +1,11 @@
 /**
- * What the client does after a socket closes: the table in DESIGN §3 / docs/protocol.md as a pure
+ * What the client does after a socket closes: the close-code table of docs/protocol.md as a pure
  * function, so it is tested without sockets.
  */
 
-/** Close codes a wsgate server uses (DESIGN §3). */
-export const CloseCode = {
-  normal: 1000,
-  goingAway: 1001,
-  abnormal: 1006,
-  policyViolation: 1008,
-  messageTooBig: 1009,
-  internalError: 1011,
-  tryAgainLater: 1013,
-  malformed: 4400,
-  unauthorized: 4401,
-  forbidden: 4403,
-  authTimeout: 4408,
-  revoked: 4410,
-  expired: 4419,
-  rateLimited: 4429,
-} as const;
+import { CloseCode } from '../protocol/close-codes.js';
+
+export { CloseCode };
 
 /** After this many 4401s in a row (no good connection between them) the client stops. */
 export const maxConsecutiveUnauthorized = 3;

@@ -42,4 +42,4 @@ export {
   type SendFrame,
   type ServerFrame,
   type WelcomeFrame,
-} from './protocol.js';
+} from '../protocol/frames.js';

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { PubSub } from '../pubsub/types.js';
 import type { RevocationList, Revocation } from '../sessions/revocations.js';
 import type { ChatService } from '../chat/chat-service.js';
-import type { MessageFrame, PresenceFrame } from '../client/protocol.js';
+import type { MessageFrame, PresenceFrame } from '../protocol/frames.js';
 
 interface RevokeMessage extends Revocation {
   readonly node: string;

@@ -1,11 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { WsgateError } from '../errors.js';
 import { authorizationOf } from './authorization-header.js';
-
-import { v1Protocol } from '../client/protocol.js';
+import { v1Protocol } from '../protocol/subprotocols.js';
 
 // The wire names are defined once, in the browser-safe protocol module the client also uses.
-export { v1Protocol, bearerProtocolPrefix } from '../client/protocol.js';
+export { v1Protocol, bearerProtocolPrefix } from '../protocol/subprotocols.js';
 
 /** Longest request target accepted on a handshake (the query may carry a ticket or token). */
 export const maxUrlLength = 4096;

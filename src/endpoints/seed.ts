@@ -1,8 +1,8 @@
 import type { WebSocket, RawData } from 'ws';
-import { closeSocket, messageText, sendJson } from '../frames.js';
+import { closeSocket, messageText, sendJson } from '../sockets/io.js';
 import type { ConnectionHandler, Gate, SocketControl } from '../handshake/gate.js';
 import type { WsgateError } from '../errors.js';
-import { isAuthFrame, parseAuthFrame } from '../credentials/first-message.js';
+import { isAuthFrame, parseAuthFrame } from '../handshake/first-message.js';
 
 /**
  * Echoes each text frame as `You wrote: {data}`; a binary frame is refused with 4400. A

@@ -1,6 +1,7 @@
 import { WsgateError } from '../errors.js';
 import { safeEqual } from '../credentials/compare.js';
-import type { Credential, TransportName } from '../credentials/credential.js';
+import type { Credential } from '../credentials/credential.js';
+import type { Principal } from '../credentials/principal.js';
 import type { TicketStore } from '../credentials/tickets.js';
 import { parseScope, type TokenClaims, type TokenType } from '../tokens/claims.js';
 import type { VerifyJwt } from '../tokens/verify.js';
@@ -13,21 +14,7 @@ export interface Policy {
   readonly scopes?: readonly string[];
 }
 
-/** A verified identity, or a guest on an optional endpoint. */
-export interface Principal {
-  /** Null for a guest. */
-  readonly username: string | null;
-  readonly claims: TokenClaims | null;
-  readonly transport: TransportName | null;
-  readonly scopes: ReadonlySet<string>;
-}
-
-export const guest: Principal = Object.freeze({
-  username: null,
-  claims: null,
-  transport: null,
-  scopes: new Set<string>(),
-});
+export { guest, type Principal } from '../credentials/principal.js';
 
 export type { VerifyJwt } from '../tokens/verify.js';
 

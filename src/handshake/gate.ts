@@ -9,7 +9,7 @@ import type { Credential, TransportName } from '../credentials/credential.js';
 import { handshakeTransports } from '../credentials/transports.js';
 import { parseHandshake, v1Protocol, type HandshakeRequest } from '../credentials/request.js';
 import { MemoryTicketStore, type TicketStore } from '../credentials/tickets.js';
-import { isAuthFrame, parseAuthFrame } from '../credentials/first-message.js';
+import { isAuthFrame, parseAuthFrame } from './first-message.js';
 import {
   authenticate,
   guest,
@@ -19,8 +19,8 @@ import {
 } from './authenticate.js';
 import { isOriginAllowed } from './origin.js';
 import { TokenBucket, TokenBuckets } from './token-bucket.js';
-import { closeSocket, sendJson } from '../frames.js';
-import { SocketRegistry, type LiveSocket } from '../sessions/socket-registry.js';
+import { closeSocket, sendJson } from '../sockets/io.js';
+import { SocketRegistry, type LiveSocket } from '../sockets/registry.js';
 import type { ErrorCode } from '../errors.js';
 
 /** What an endpoint may ask of the gate about one of its sockets. */

@@ -1,16 +1,11 @@
 /**
- * The chat protocol on `/chat` (DESIGN §5): JSON text frames in both directions. Types only,
- * plus the room-name rule, so the client stays free of server code.
+ * The JSON text frames of the `wsgate.v1` protocol, in both directions: the chat on `/chat`, and
+ * the control frames every endpoint shares (`auth`, `expiring`, `reauthenticated`, `error`).
+ * Types only, plus the room-name rule, so the server and the browser-safe client share them.
  */
 
 /** Room names: lower-case letters, digits, `_` and `-`, 1–64 characters, not starting with `_`/`-`. */
 export const roomPattern = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-
-/** Subprotocol every wsgate client offers, so refusals arrive as close codes, not HTTP statuses. */
-export const v1Protocol = 'wsgate.v1';
-
-/** Prefix of the subprotocol that carries an access token (`wsgate.bearer.<jwt>`). */
-export const bearerProtocolPrefix = 'wsgate.bearer.';
 
 // Client → server
 

@@ -1,6 +1,6 @@
 import type { RawData } from 'ws';
 import { WsgateError } from '../errors.js';
-import { messageText } from '../frames.js';
+import { messageText } from '../sockets/io.js';
 import { maxTokenLength } from '../tokens/claims.js';
 
 /** Whether a message is an auth frame at all (cheap check before parsing it fully). */

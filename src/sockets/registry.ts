@@ -1,9 +1,9 @@
 import type { WebSocket } from 'ws';
 import type { Clock } from '../clock.js';
 import { WsgateError, type ErrorCode } from '../errors.js';
-import type { Principal } from '../handshake/authenticate.js';
+import type { Principal } from '../credentials/principal.js';
 import { DeadlineQueue } from './deadline-queue.js';
-import { closeSocket, sendJson } from '../frames.js';
+import { closeSocket, sendJson } from './io.js';
 
 /** One open, authenticated socket as the registry knows it. */
 export interface LiveSocket {
