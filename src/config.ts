@@ -46,6 +46,8 @@ export interface Config {
   readonly refreshGrace: number;
   /** Peers (CIDR blocks) whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed. */
   readonly trustProxy: readonly string[];
+  /** Seconds a client has to send a whole request head (an upgrade's included). */
+  readonly upgradeTimeout: number;
   /** Live chat rooms at most, all nodes together as this node sees them. */
   readonly maxRooms: number;
   /** New chat rooms one user may create per minute. */
@@ -130,6 +132,7 @@ export interface RawOptions {
   'trust-proxy'?: string[] | undefined;
   'metrics-token'?: string | undefined;
   'max-rooms'?: string | undefined;
+  'upgrade-timeout'?: string | undefined;
   'room-creations-per-minute'?: string | undefined;
   'welcome-rooms'?: string | undefined;
   'max-message'?: string | undefined;
@@ -170,6 +173,7 @@ export const configFlags = {
   'trust-proxy': { type: 'string', multiple: true },
   'metrics-token': { type: 'string' },
   'max-rooms': { type: 'string' },
+  'upgrade-timeout': { type: 'string' },
   'room-creations-per-minute': { type: 'string' },
   'welcome-rooms': { type: 'string' },
   'max-message': { type: 'string' },
@@ -209,6 +213,7 @@ const envNames: Record<keyof RawOptions, string> = {
   'trust-proxy': 'WSGATE_TRUST_PROXY',
   'metrics-token': 'WSGATE_METRICS_TOKEN',
   'max-rooms': 'WSGATE_MAX_ROOMS',
+  'upgrade-timeout': 'WSGATE_UPGRADE_TIMEOUT',
   'room-creations-per-minute': 'WSGATE_ROOM_CREATIONS_PER_MINUTE',
   'welcome-rooms': 'WSGATE_WELCOME_ROOMS',
   'max-message': 'WSGATE_MAX_MESSAGE',
@@ -444,6 +449,10 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
         : Math.min(parseDurationOrZero('refresh-grace', raw['refresh-grace']), 60),
     trustProxy: (raw['trust-proxy'] ?? []).map(normaliseCidr),
     maxRooms: integerOption(raw, 'max-rooms', defaults.maxRooms),
+    upgradeTimeout:
+      raw['upgrade-timeout'] === undefined
+        ? 10
+        : parseDuration('upgrade-timeout', raw['upgrade-timeout']),
     roomCreationsPerMinute: integerOption(
       raw,
       'room-creations-per-minute',

@@ -92,3 +92,30 @@ describe('Authorization headers on handshakes and HTTP', () => {
     assert.equal(outcome.kind === 'http' && outcome.status, 400);
   });
 });
+
+describe('half-open upgrades', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ 'upgrade-timeout': '1s' });
+  });
+  after(() => server.stop());
+
+  it('drops an upgrade whose head is not complete within --upgrade-timeout', async () => {
+    const client = await openRaw(server.port);
+    try {
+      // The head never ends: no blank line.
+      client.write(
+        `GET /secured-ws HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\nupgrade: websocket\r\n`,
+      );
+      assert.ok(await client.waitForEnd(4000), 'the half-open upgrade is still held');
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('keeps the 10 s default', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    assert.equal(loadConfig({}).upgradeTimeout, 10);
+    assert.equal(loadConfig({}, { WSGATE_UPGRADE_TIMEOUT: '3s' }).upgradeTimeout, 3);
+  });
+});

@@ -44,6 +44,7 @@ Options (flag / environment variable, default):
   --hash-concurrency N (one per core)   --hash-queue N (16)   --audit-failure-rate N (100/s)
   --tickets-per-minute N (60 per user)   --refresh-grace DURATION (5s)   --metrics-token TOKEN
   --max-rooms N (1000)   --room-creations-per-minute N (30 per user)   --welcome-rooms N (100)
+  --upgrade-timeout DURATION (10s)
   --demo   seed the demo users, enable the compatibility paths; loopback only
 
 WebSocket limits (flag / WSGATE_ variable, default):

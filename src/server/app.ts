@@ -106,6 +106,13 @@ export async function buildApp(
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // A request (an upgrade included) whose head is not in within --upgrade-timeout is dropped:
+    // half-open upgrades no longer hold a socket for a minute and more.
+    http: {
+      headersTimeout: runtime.config.upgradeTimeout * 1000,
+      requestTimeout: Math.max(300_000, runtime.config.upgradeTimeout * 1000),
+      connectionsCheckingInterval: Math.min(1000, runtime.config.upgradeTimeout * 1000),
+    },
     // Behind --trust-proxy peers, request.ip and request.protocol come from X-Forwarded-*.
     trustProxy:
       runtime.config.trustProxy.length === 0 ? false : trustedProxies(runtime.config.trustProxy),
