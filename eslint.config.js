@@ -3,7 +3,13 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** Dependencies point one way: server → chat/sessions/handshake → credentials/tokens → storage/pubsub. */
-const lowerLayers = ['src/tokens/**', 'src/credentials/**', 'src/storage/**', 'src/pubsub/**'];
+const lowerLayers = [
+  'src/tokens/**',
+  'src/issuers/**',
+  'src/credentials/**',
+  'src/storage/**',
+  'src/pubsub/**',
+];
 
 export default tseslint.config(
   {

@@ -560,5 +560,103 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         assert.equal(answers[0]?.length, 1);
       });
     });
+
+    describe('external revocations', () => {
+      const issuer = 'https://idp.example/realms/a';
+
+      it('remembers a revoked external session or subject until it expires', async () => {
+        await storage.revokeExternal({
+          issuer,
+          kind: 'sid',
+          value: 's1',
+          revokedAt: t0,
+          expiresAt: t0 + day,
+        });
+        await storage.revokeExternal({
+          issuer,
+          kind: 'sub',
+          value: 'alice',
+          revokedAt: t0 + minute,
+          expiresAt: t0 + hour,
+        });
+        assert.deepEqual(
+          (await storage.listExternalRevocations(0, t0 + minute)).map((r) => [
+            r.kind,
+            r.value,
+            r.revokedAt,
+          ]),
+          [
+            ['sid', 's1', t0],
+            ['sub', 'alice', t0 + minute],
+          ],
+        );
+        assert.deepEqual(
+          (await storage.listExternalRevocations(t0 + 1, t0 + minute)).map((r) => r.value),
+          ['alice'],
+          'only those at or after since',
+        );
+        assert.deepEqual(
+          (await storage.listExternalRevocations(0, t0 + hour)).map((r) => r.value),
+          ['s1'],
+          'an expired revocation is gone',
+        );
+      });
+
+      it('keeps the later time when the same revocation is recorded again', async () => {
+        const r = {
+          issuer,
+          kind: 'sub' as const,
+          value: 'bob',
+          revokedAt: t0 + hour,
+          expiresAt: t0 + day,
+        };
+        await storage.revokeExternal(r);
+        await storage.revokeExternal({ ...r, revokedAt: t0, expiresAt: t0 + hour });
+        assert.deepEqual(await storage.listExternalRevocations(0, t0), [r]);
+        await storage.revokeExternal({ ...r, revokedAt: t0 + 2 * hour, expiresAt: t0 + 2 * day });
+        assert.deepEqual(await storage.listExternalRevocations(0, t0), [
+          { ...r, revokedAt: t0 + 2 * hour, expiresAt: t0 + 2 * day },
+        ]);
+      });
+
+      it('keeps issuers apart', async () => {
+        await storage.revokeExternal({
+          issuer,
+          kind: 'sid',
+          value: 'same',
+          revokedAt: t0,
+          expiresAt: t0 + day,
+        });
+        await storage.revokeExternal({
+          issuer: 'https://other.example',
+          kind: 'sid',
+          value: 'same',
+          revokedAt: t0,
+          expiresAt: t0 + day,
+        });
+        assert.equal((await storage.listExternalRevocations(0, t0)).length, 2);
+      });
+
+      it('records a logout token once: a second (issuer, jti) is a replay until it expires', async () => {
+        assert.equal(await storage.recordLogoutToken(issuer, 'j1', t0 + minute, t0), true);
+        assert.equal(await storage.recordLogoutToken(issuer, 'j1', t0 + minute, t0 + 1), false);
+        assert.equal(
+          await storage.recordLogoutToken('https://other.example', 'j1', t0 + minute, t0),
+          true,
+        );
+        assert.equal(
+          await storage.recordLogoutToken(issuer, 'j1', t0 + 2 * minute, t0 + minute),
+          true,
+          'expired records are dropped',
+        );
+      });
+
+      it('lets exactly one of several concurrent identical logout tokens through', async () => {
+        const answers = await Promise.all(
+          [1, 2, 3, 4, 5].map(() => storage.recordLogoutToken(issuer, 'race', t0 + minute, t0)),
+        );
+        assert.equal(answers.filter(Boolean).length, 1);
+      });
+    });
   });
 }

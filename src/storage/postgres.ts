@@ -3,6 +3,7 @@ import {
   UserExistsError,
   type AuditEvent,
   type ChatMessage,
+  type ExternalRevocation,
   type NewChatMessage,
   type NewSession,
   type NewUser,
@@ -14,7 +15,14 @@ import {
   type StoredKey,
   type User,
 } from './types.js';
-import { toSession, toUser, type SessionRow, type UserRow } from './rows.js';
+import {
+  externalRevocation,
+  toSession,
+  toUser,
+  type ExternalRevocationRow,
+  type SessionRow,
+  type UserRow,
+} from './rows.js';
 
 /**
  * Versioned migrations; append only. Same versions as SQLite's. Keys and names compare and sort
@@ -75,6 +83,22 @@ const migrations: readonly string[] = [
   // Usernames are unique after case-folding (they are ASCII, so NFKC changes nothing and folding
   // is lower-casing): \`Alice\` and \`alice\` cannot both exist and pass for each other.
   `CREATE UNIQUE INDEX users_username_folded ON users (lower(username));`,
+  `CREATE TABLE external_revocations (
+     issuer TEXT COLLATE "C" NOT NULL,
+     kind TEXT COLLATE "C" NOT NULL,
+     value TEXT COLLATE "C" NOT NULL,
+     revoked_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     PRIMARY KEY (issuer, kind, value)
+   );
+   CREATE INDEX external_revocations_revoked ON external_revocations(revoked_at);
+   CREATE TABLE logout_tokens (
+     issuer TEXT COLLATE "C" NOT NULL,
+     jti TEXT COLLATE "C" NOT NULL,
+     expires_at BIGINT NOT NULL,
+     PRIMARY KEY (issuer, jti)
+   );
+   CREATE INDEX logout_tokens_expires ON logout_tokens(expires_at);`,
 ];
 
 /** First key of the migration advisory lock ("wsgt"); the second is the schema's hash. */
@@ -461,6 +485,40 @@ export class PostgresStorage implements Storage {
       'SELECT DISTINCT room FROM messages ORDER BY room',
     );
     return rows.map((r) => r.room);
+  }
+
+  async revokeExternal(r: ExternalRevocation): Promise<void> {
+    await this.#query(
+      `INSERT INTO external_revocations (issuer, kind, value, revoked_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (issuer, kind, value) DO UPDATE SET
+         revoked_at = GREATEST(external_revocations.revoked_at, EXCLUDED.revoked_at),
+         expires_at = GREATEST(external_revocations.expires_at, EXCLUDED.expires_at)`,
+      [r.issuer, r.kind, r.value, r.revokedAt, r.expiresAt],
+    );
+  }
+
+  async listExternalRevocations(since: number, now: number): Promise<ExternalRevocation[]> {
+    const { rows } = await this.#query<ExternalRevocationRow>(
+      `SELECT issuer, kind, value, revoked_at, expires_at FROM external_revocations
+       WHERE revoked_at >= $1 AND expires_at > $2 ORDER BY revoked_at`,
+      [since, now],
+    );
+    return rows.map(externalRevocation);
+  }
+
+  async recordLogoutToken(
+    issuer: string,
+    jti: string,
+    expiresAt: number,
+    now: number,
+  ): Promise<boolean> {
+    await this.#query('DELETE FROM logout_tokens WHERE expires_at <= $1', [now]);
+    const { rowCount } = await this.#query(
+      'INSERT INTO logout_tokens (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+      [issuer, jti, expiresAt],
+    );
+    return rowCount === 1;
   }
 
   async ensureSigningKeys(candidate: StoredKey): Promise<StoredKey[]> {

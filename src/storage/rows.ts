@@ -1,4 +1,4 @@
-import type { RevocationReason, Session, User } from './types.js';
+import type { ExternalRevocation, RevocationReason, Session, User } from './types.js';
 
 /** Table rows as both SQL backends return them (SQLite has no boolean: `disabled` is 0 or 1). */
 export interface UserRow {
@@ -39,4 +39,20 @@ export const toSession = (row: SessionRow): Session => ({
   expiresAt: row.expires_at,
   revokedAt: row.revoked_at,
   revokedReason: row.revoked_reason as RevocationReason | null,
+});
+
+export interface ExternalRevocationRow {
+  issuer: string;
+  kind: string;
+  value: string;
+  revoked_at: number;
+  expires_at: number;
+}
+
+export const externalRevocation = (row: ExternalRevocationRow): ExternalRevocation => ({
+  issuer: row.issuer,
+  kind: row.kind as ExternalRevocation['kind'],
+  value: row.value,
+  revokedAt: row.revoked_at,
+  expiresAt: row.expires_at,
 });

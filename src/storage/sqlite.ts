@@ -5,6 +5,7 @@ import {
   UserExistsError,
   type AuditEvent,
   type ChatMessage,
+  type ExternalRevocation,
   type NewChatMessage,
   type StoredKey,
   type NewSession,
@@ -16,7 +17,14 @@ import {
   type StoredAuditEvent,
   type User,
 } from './types.js';
-import { toSession, toUser, type SessionRow, type UserRow } from './rows.js';
+import {
+  externalRevocation,
+  toSession,
+  toUser,
+  type ExternalRevocationRow,
+  type SessionRow,
+  type UserRow,
+} from './rows.js';
 
 /** Versioned migrations; append only. */
 const migrations: readonly string[] = [
@@ -74,6 +82,22 @@ const migrations: readonly string[] = [
   // Usernames are unique after case-folding (they are ASCII, so NFKC changes nothing and folding
   // is lower-casing): \`Alice\` and \`alice\` cannot both exist and pass for each other.
   `CREATE UNIQUE INDEX users_username_folded ON users (lower(username));`,
+  `CREATE TABLE external_revocations (
+     issuer TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     value TEXT NOT NULL,
+     revoked_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (issuer, kind, value)
+   );
+   CREATE INDEX external_revocations_revoked ON external_revocations(revoked_at);
+   CREATE TABLE logout_tokens (
+     issuer TEXT NOT NULL,
+     jti TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (issuer, jti)
+   );
+   CREATE INDEX logout_tokens_expires ON logout_tokens(expires_at);`,
 ];
 
 interface AuditRow {
@@ -344,6 +368,37 @@ export class SqliteStorage implements Storage {
       room: string;
     }[];
     return Promise.resolve(rows.map((r) => r.room));
+  }
+
+  revokeExternal(r: ExternalRevocation): Promise<void> {
+    this.#sql(
+      `INSERT INTO external_revocations (issuer, kind, value, revoked_at, expires_at)
+       VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (issuer, kind, value) DO UPDATE SET
+         revoked_at = MAX(revoked_at, excluded.revoked_at),
+         expires_at = MAX(expires_at, excluded.expires_at)`,
+    ).run(r.issuer, r.kind, r.value, r.revokedAt, r.expiresAt);
+    return Promise.resolve();
+  }
+
+  listExternalRevocations(since: number, now: number): Promise<ExternalRevocation[]> {
+    const rows = this.#sql(
+      `SELECT issuer, kind, value, revoked_at, expires_at FROM external_revocations
+       WHERE revoked_at >= ? AND expires_at > ? ORDER BY revoked_at`,
+    ).all(since, now) as ExternalRevocationRow[];
+    return Promise.resolve(rows.map(externalRevocation));
+  }
+
+  recordLogoutToken(issuer: string, jti: string, expiresAt: number, now: number): Promise<boolean> {
+    const recorded = this.#db
+      .transaction(() => {
+        this.#sql('DELETE FROM logout_tokens WHERE expires_at <= ?').run(now);
+        return this.#sql(
+          'INSERT INTO logout_tokens (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+        ).run(issuer, jti, expiresAt).changes;
+      })
+      .immediate();
+    return Promise.resolve(recorded === 1);
   }
 
   ensureSigningKeys(candidate: StoredKey): Promise<StoredKey[]> {

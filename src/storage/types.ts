@@ -87,6 +87,20 @@ export interface ChatMessage {
 
 export type NewChatMessage = Omit<ChatMessage, 'id'>;
 
+/**
+ * A revocation of an external identity (§8), remembered until `expiresAt`: a session (`sid`: the
+ * provider's `sid`, or the `jti` of a token without one), a subject (`sub`: every token of it
+ * issued before `revokedAt`), or a subject's tokens without a `sid` (`sub_without_sid`), which a
+ * `sid` logout also ends.
+ */
+export interface ExternalRevocation {
+  readonly issuer: string;
+  readonly kind: 'sid' | 'sub' | 'sub_without_sid';
+  readonly value: string;
+  readonly revokedAt: number;
+  readonly expiresAt: number;
+}
+
 export class UserExistsError extends Error {
   constructor(username: string) {
     super(`user "${username}" already exists`);
@@ -154,6 +168,19 @@ export interface Storage {
    * only when there is no key yet, atomically, so nodes starting at once agree on one key.
    */
   ensureSigningKeys(candidate: StoredKey): Promise<StoredKey[]>;
+
+  /**
+   * Records a revocation of an external session or subject. Recording the same one again keeps
+   * the later `revokedAt` and `expiresAt`.
+   */
+  revokeExternal(revocation: ExternalRevocation): Promise<void>;
+  /** External revocations recorded at or after `since` and not expired at `now`, oldest first. */
+  listExternalRevocations(since: number, now: number): Promise<ExternalRevocation[]>;
+  /**
+   * Records the (`issuer`, `jti`) of a back-channel logout token, kept until `expiresAt`. False
+   * when it is already there: a replay. Expired records are dropped on the way.
+   */
+  recordLogoutToken(issuer: string, jti: string, expiresAt: number, now: number): Promise<boolean>;
 
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(filter?: { since?: number; limit?: number }): Promise<StoredAuditEvent[]>;

@@ -18,23 +18,25 @@ export interface VerifiedJws {
   readonly key: KeyObject;
 }
 
-function invalid(reason: string): WsgateError {
+/** `invalid_token`, with the precise reason kept as the cause (logged, never sent). */
+export function invalidToken(reason: string): WsgateError {
   return new WsgateError('invalid_token', undefined, { cause: new Error(reason) });
 }
 
 /** Refuses what Buffer would let by: a stray base64 character and malformed UTF-8. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function jsonObject(segment: string, what: string): Record<string, unknown> {
-  if (segment.length % 4 === 1) throw invalid(`${what} is not base64url`);
+/** Decodes a base64url segment holding a JSON object, strictly. */
+export function jsonObject(segment: string, what: string): Record<string, unknown> {
+  if (segment.length % 4 === 1) throw invalidToken(`${what} is not base64url`);
   let value: unknown;
   try {
     value = JSON.parse(utf8.decode(Buffer.from(segment, 'base64url')));
   } catch {
-    throw invalid(`${what} is not JSON`);
+    throw invalidToken(`${what} is not JSON`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw invalid(`${what} is not a JSON object`);
+    throw invalidToken(`${what} is not a JSON object`);
   return value as Record<string, unknown>;
 }
 
@@ -55,6 +57,40 @@ function signatureMatches(
   }
 }
 
+/** A compact JWS split into its parts, its signature not yet checked. */
+export interface CompactJws {
+  readonly header: Record<string, unknown>;
+  /** The payload segment, still base64url; decode it with {@link jsonObject} once trusted. */
+  readonly encodedPayload: string;
+  readonly signingInput: Buffer;
+  readonly signature: Buffer;
+}
+
+/**
+ * Splits a compact JWS (RFC 7515 §7.1) and decodes its protected header. Refuses a token that is
+ * not three segments, a header that is not a JSON object, any `crit` or `b64` header (neither
+ * wsgate nor an access token needs them), and a signature in a non-canonical base64url spelling.
+ */
+export function splitCompactJws(token: string): CompactJws {
+  const first = token.indexOf('.');
+  const second = token.indexOf('.', first + 1);
+  if (first < 0 || second < 0 || token.indexOf('.', second + 1) >= 0)
+    throw invalidToken('not a compact JWS');
+  const header = jsonObject(token.slice(0, first), 'header');
+  if ('crit' in header || 'b64' in header) throw invalidToken('unsupported header parameter');
+  const encodedSignature = token.slice(second + 1);
+  const signature = Buffer.from(encodedSignature, 'base64url');
+  // Base64url has several spellings of the same bytes; only the canonical one is the token.
+  if (signature.toString('base64url') !== encodedSignature)
+    throw invalidToken('non-canonical signature');
+  return {
+    header,
+    encodedPayload: token.slice(first + 1, second),
+    signingInput: Buffer.from(token.slice(0, second), 'latin1'),
+    signature,
+  };
+}
+
 /**
  * Checks the signature of a compact JWS (RFC 7515) with the key set's keys, synchronously and on a
  * `KeyObject` built once at start. This is the one costly operation of a handshake. WebCrypto
@@ -66,26 +102,15 @@ function signatureMatches(
  * `invalid_token`; the claims are not looked at here.
  */
 export function verifyCompactJws(keys: KeySet, token: string): VerifiedJws {
-  const first = token.indexOf('.');
-  const second = token.indexOf('.', first + 1);
-  if (first < 0 || second < 0 || token.indexOf('.', second + 1) >= 0)
-    throw invalid('not a compact JWS');
-  const header = jsonObject(token.slice(0, first), 'header');
-  if (header.alg !== keys.alg) throw invalid('algorithm not allowed');
-  if ('crit' in header || 'b64' in header) throw invalid('unsupported header parameter');
+  const { header, encodedPayload, signingInput, signature } = splitCompactJws(token);
+  if (header.alg !== keys.alg) throw invalidToken('algorithm not allowed');
   const key = typeof header.kid === 'string' ? keys.verificationKeys.get(header.kid) : undefined;
-  if (!key) throw invalid('unknown key');
-  const encodedSignature = token.slice(second + 1);
-  const signature = Buffer.from(encodedSignature, 'base64url');
-  // Base64url has several spellings of the same bytes; only the canonical one is the token.
-  if (signature.toString('base64url') !== encodedSignature)
-    throw invalid('non-canonical signature');
-  const signingInput = Buffer.from(token.slice(0, second), 'latin1');
+  if (!key) throw invalidToken('unknown key');
   if (!signatureMatches(keys.alg, key, signingInput, signature))
-    throw invalid('signature verification failed');
+    throw invalidToken('signature verification failed');
   return {
     header: header as unknown as JwsHeader,
-    payload: jsonObject(token.slice(first + 1, second), 'payload'),
+    payload: jsonObject(encodedPayload, 'payload'),
     key,
   };
 }
