@@ -12,6 +12,7 @@ export const CloseCode = {
   messageTooBig: 1009,
   internalError: 1011,
   tryAgainLater: 1013,
+  upstreamUnavailable: 1014,
   malformed: 4400,
   unauthorized: 4401,
   forbidden: 4403,
@@ -60,7 +61,7 @@ export type CloseDecision =
  *   in 4419, so a `getToken` that keeps returning an expired token cannot spin.
  * - 4401: new credential, backoff; stop at the {@link maxConsecutiveUnauthorized}th in a row.
  * - 4429: wait for the reason's "retry after Ns", else backoff.
- * - anything else (1001, 1006, 1011, 1013, 4408, …): backoff.
+ * - anything else (1001, 1006, 1011, 1013, 1014, 4408, …): backoff.
  */
 export function decideClose(code: number, reason: string, streak: CloseStreak): CloseDecision {
   if (stopCodes.has(code)) return { reconnect: false };
