@@ -15,6 +15,17 @@ import {
   closeCodeOf,
 } from './support/raw-socket.js';
 import { identityTokenType } from '../src/proxy/identity.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { RedisPubSub } from '../src/pubsub/redis.js';
+import {
+  redisReachable,
+  redisUrl,
+  requireReachable,
+  skipUnlessReachable,
+} from './support/services.js';
 
 /** A client socket that records what the upstream sends back through wsgate. */
 function client(url: string, protocols: string[] = [], headers: Record<string, string> = {}) {
@@ -547,5 +558,67 @@ describe('proxy mode: an upstream that is down, refuses or hangs', () => {
       await server.stop();
       hanging.server.close();
     }
+  });
+});
+
+describe('proxy mode on a two-node cluster over Redis', () => {
+  let upstream: Upstream;
+  let a: TestServer;
+  let b: TestServer;
+  let dataDir: string;
+  let skipped: string | false = false;
+
+  before(async () => {
+    skipped = await skipUnlessReachable('Redis', redisUrl, redisReachable);
+    if (skipped) return;
+    requireReachable('Redis', redisUrl, await redisReachable());
+    upstream = await startUpstream();
+    dataDir = mkdtempSync(join(tmpdir(), 'wsgate-proxy-cluster-'));
+    const prefix = `wsgate-test-${randomUUID().slice(0, 8)}:`;
+    const options = { proxy: [`/app=${upstream.url}/ws`], 'access-ttl': '120' };
+    [a, b] = await Promise.all([
+      startTestServer(options, { dataDir, bus: new RedisPubSub(redisUrl, { prefix }) }),
+      startTestServer(options, { dataDir, bus: new RedisPubSub(redisUrl, { prefix }) }),
+    ]);
+  });
+  after(async () => {
+    if (skipped) return;
+    await a.stop();
+    await b.stop();
+    await upstream.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('closes a proxied socket on node B within a second of a logout on node A: 4410, upstream 1008', async (t) => {
+    if (skipped) return t.skip(skipped);
+    const { access_token } = await passwordGrant(a);
+    const n = upstream.connections.length + 1;
+    const near = client(wsUrl(b, '/app'), [], { authorization: `Bearer ${access_token}` });
+    await near.opened;
+    const far = await upstream.connection(n);
+    const started = performance.now();
+    const res = await fetch(`${a.url}/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${access_token}` },
+    });
+    assert.equal(res.status, 204);
+    assert.equal((await near.closed).code, 4410);
+    assert.deepEqual(await far.closed, { code: 1008, reason: 'revoked' });
+    const ms = performance.now() - started;
+    t.diagnostic(`cross-node kick of a proxied socket: ${ms.toFixed(1)} ms`);
+    assert.ok(ms < 1000, `kick took ${ms} ms`);
+  });
+
+  it('closes a proxied socket on node B with 4419 at expiry, the upstream with 1001', async (t) => {
+    if (skipped) return t.skip(skipped);
+    const { access_token } = await passwordGrant(a);
+    const n = upstream.connections.length + 1;
+    const near = client(wsUrl(b, '/app'), [], { authorization: `Bearer ${access_token}` });
+    await near.opened;
+    const far = await upstream.connection(n);
+    b.clock.advance(121_000);
+    b.gate.checkExpiry();
+    assert.equal((await near.closed).code, 4419);
+    assert.deepEqual(await far.closed, { code: 1001, reason: 'Token expired' });
   });
 });
