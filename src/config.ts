@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { parseProxyOptions, proxyListSeparators, type ProxyConfig } from './proxy/config.js';
+import { ProxyRouteError, type ProxyRoute } from './proxy/route.js';
 
 /** Everything a wsgate server or CLI command needs, parsed and validated once at start. */
 export interface Config {
@@ -58,6 +60,10 @@ export interface Config {
   readonly metricsToken: string | undefined;
   /** WebSocket limits given on the command line; the gate's defaults fill in the rest. */
   readonly limits: Readonly<Partial<Record<LimitName, number>>>;
+  /** Paths served by upstream WebSocket servers (proxy mode). */
+  readonly proxies: readonly ProxyRoute[];
+  /** Extra PEM CA certificates trusted for `wss://` upstreams. */
+  readonly proxyCa: readonly string[];
 }
 
 /** Gate limits settable by flag: flag → [limit name, unit]. */
@@ -143,6 +149,10 @@ export interface RawOptions {
   'max-connections-per-user'?: string | undefined;
   heartbeat?: string | undefined;
   'auth-timeout'?: string | undefined;
+  proxy?: string[] | undefined;
+  'proxy-scope'?: string[] | undefined;
+  'proxy-audience'?: string[] | undefined;
+  'proxy-ca'?: string[] | undefined;
 }
 
 /** Flag definitions shared by every command, in `node:util` parseArgs form. */
@@ -184,6 +194,10 @@ export const configFlags = {
   'max-connections-per-user': { type: 'string' },
   heartbeat: { type: 'string' },
   'auth-timeout': { type: 'string' },
+  proxy: { type: 'string', multiple: true },
+  'proxy-scope': { type: 'string', multiple: true },
+  'proxy-audience': { type: 'string', multiple: true },
+  'proxy-ca': { type: 'string', multiple: true },
 } as const;
 
 const envNames: Record<keyof RawOptions, string> = {
@@ -224,6 +238,10 @@ const envNames: Record<keyof RawOptions, string> = {
   'max-connections-per-user': 'WSGATE_MAX_CONNECTIONS_PER_USER',
   heartbeat: 'WSGATE_HEARTBEAT',
   'auth-timeout': 'WSGATE_AUTH_TIMEOUT',
+  proxy: 'WSGATE_PROXY',
+  'proxy-scope': 'WSGATE_PROXY_SCOPE',
+  'proxy-audience': 'WSGATE_PROXY_AUDIENCE',
+  'proxy-ca': 'WSGATE_PROXY_CA',
 };
 
 /** The environment variable read for each option; flags win over the environment. */
@@ -241,6 +259,11 @@ function fromEnv(env: NodeJS.ProcessEnv): RawOptions {
       raw[option] = value
         .split(',')
         .map((o) => o.trim())
+        .filter(Boolean);
+    else if (option in proxyListSeparators)
+      raw[option] = value
+        .trim()
+        .split(proxyListSeparators[option as keyof typeof proxyListSeparators])
         .filter(Boolean);
     else raw[option] = value;
   }
@@ -412,6 +435,15 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
     throw new ConfigError('--refresh-ttl must not be shorter than --access-ttl');
   }
 
+  const audience = raw.audience ?? defaults.audience;
+  let proxy: ProxyConfig;
+  try {
+    proxy = parseProxyOptions(raw, [audience]);
+  } catch (err) {
+    if (err instanceof ProxyRouteError) throw new ConfigError(err.message);
+    throw err;
+  }
+
   return {
     port,
     host,
@@ -428,7 +460,7 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
     allowQueryTokens: raw['allow-query-tokens'] ?? demo,
     issuer: raw.issuer ?? listeningUrl(host, port),
     issuerDerived: raw.issuer === undefined,
-    audience: raw.audience ?? defaults.audience,
+    audience,
     hs256Secret: secret,
     loginAttemptsPerMinute:
       raw['login-attempts'] === undefined
@@ -461,5 +493,7 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
     welcomeRooms: integerOption(raw, 'welcome-rooms', defaults.welcomeRooms),
     metricsToken: metricsToken(raw['metrics-token']),
     limits: parseLimits(raw),
+    proxies: proxy.proxies,
+    proxyCa: proxy.proxyCa,
   };
 }

@@ -29,7 +29,7 @@ describe('error catalogue', () => {
 
   it('uses only close codes the contract defines, and reasons that fit a close frame', () => {
     const allowed = new Set([
-      1001, 1008, 1009, 1011, 1013, 4400, 4401, 4403, 4408, 4410, 4419, 4429,
+      1001, 1008, 1009, 1011, 1013, 1014, 4400, 4401, 4403, 4408, 4410, 4419, 4429,
     ]);
     for (const [code, entry] of Object.entries(catalogue)) {
       assert.ok(allowed.has(entry.close), `${code}: close ${entry.close}`);

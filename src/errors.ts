@@ -38,6 +38,7 @@ export const catalogue = {
   overloaded: { status: 503, close: 1013, message: 'Server overloaded' },
   draining: { status: 503, close: 1001, message: 'Server is shutting down' },
   internal_error: { status: 500, close: 1011, message: 'Internal error' },
+  bad_gateway: { status: 502, close: 1014, message: 'Upstream unavailable' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof catalogue;

@@ -36,3 +36,7 @@ export { buildApp, buildGate } from './server/app.js';
 export { wsgateFastify } from './server/gate-plugin.js';
 export { registerSeedEndpoints } from './endpoints/seed.js';
 export type { Clock } from './clock.js';
+export { createIdentityKey, deriveIdentityKey, identityTokenType } from './proxy/identity.js';
+export type { IdentityKey, IdentityClaims } from './proxy/identity.js';
+export type { ProxyOptions, ProxyEvents } from './proxy/connect.js';
+export type { ProxyRoute, ProxyRouteOptions } from './proxy/route.js';

@@ -20,6 +20,11 @@ export class Metrics {
   readonly kicks: Counter<'reason'>;
   readonly handshakeSeconds: Histogram;
   readonly kickSeconds: Histogram;
+  readonly proxiedOpen: Gauge;
+  readonly proxyFrames: Counter<'direction'>;
+  readonly proxyBytes: Counter<'direction'>;
+  readonly upstreamConnectSeconds: Histogram;
+  readonly upstreamFailures: Counter<'reason'>;
 
   #openConnections: () => number = () => 0;
 
@@ -63,6 +68,35 @@ export class Metrics {
       name: 'wsgate_kick_duration_seconds',
       help: 'Time from a revocation reaching this node to its sockets being closed',
       buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+      registers,
+    });
+    this.proxiedOpen = new Gauge({
+      name: 'wsgate_proxied_sockets_open',
+      help: 'Open proxied sockets (client and upstream leg both open or closing)',
+      registers,
+    });
+    this.proxyFrames = new Counter({
+      name: 'wsgate_proxy_frames_total',
+      help: 'Frames passed through proxied sockets: up (client to upstream) or down',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.proxyBytes = new Counter({
+      name: 'wsgate_proxy_bytes_total',
+      help: 'Payload bytes passed through proxied sockets: up (client to upstream) or down',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.upstreamConnectSeconds = new Histogram({
+      name: 'wsgate_upstream_connect_duration_seconds',
+      help: 'Time to open an upstream WebSocket, from dial to 101',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers,
+    });
+    this.upstreamFailures = new Counter({
+      name: 'wsgate_upstream_failures_total',
+      help: 'Upstream dials that failed: unreachable, refused, timeout, tls or aborted (client left)',
+      labelNames: ['reason'],
       registers,
     });
   }

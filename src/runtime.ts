@@ -26,6 +26,7 @@ import { MemoryTicketStore, type TicketStore } from './credentials/tickets.js';
 import { RedisTicketStore } from './credentials/redis-tickets.js';
 import type { PubSub } from './pubsub/types.js';
 import { RedisPubSub } from './pubsub/redis.js';
+import { deriveIdentityKey, type IdentityKey } from './proxy/identity.js';
 
 /** Everything a node runs on, wired once: the server and the CLI both start from here. */
 export interface Runtime {
@@ -34,6 +35,8 @@ export interface Runtime {
   readonly log: Logger;
   readonly storage: Storage;
   readonly keys: KeySet;
+  /** Signs `X-Wsgate-Identity` for proxied upstreams; published beside `keys`, never a credential key. */
+  readonly identity: IdentityKey;
   readonly sessions: SessionService;
   readonly users: UserService;
   readonly tickets: TicketStore;
@@ -125,6 +128,7 @@ export async function createRuntime(
       log,
       storage,
       keys,
+      identity: deriveIdentityKey(keys),
       sessions,
       users,
       tickets:

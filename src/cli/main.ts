@@ -51,6 +51,13 @@ WebSocket limits (flag / WSGATE_ variable, default):
   --max-message BYTES (65536)   --message-rate N (50/s)   --message-burst N (100)
   --handshake-rate N (50/s per address)   --handshake-burst N (200)
   --max-connections-per-user N (20)   --heartbeat DURATION (30s)   --auth-timeout DURATION (5s)
+
+Proxy mode (flag / environment variable; flags repeatable):
+  --proxy PATH=URL WSGATE_PROXY   serve PATH (exact, or PATH/* for a prefix) by piping each
+      accepted socket to a ws:// or wss:// upstream, e.g. --proxy /app=ws://127.0.0.1:9000/ws
+  --proxy-scope PATH=SCOPES WSGATE_PROXY_SCOPE (entries separated by ;)   scopes PATH needs
+  --proxy-audience [PATH=]AUD WSGATE_PROXY_AUDIENCE   aud of X-Wsgate-Identity (the upstream URL)
+  --proxy-ca FILE WSGATE_PROXY_CA   PEM CA certificate trusted for wss:// upstreams
 `;
 
 /** Runs the CLI; resolves to the exit code. */
@@ -149,7 +156,15 @@ const processIo: CliIo = {
 };
 
 async function serve(config: Config, io: CliIo): Promise<number> {
-  const server = await startServer(config);
+  let server;
+  try {
+    server = await startServer(config);
+  } catch (err) {
+    // A conflict only the assembled server can see, such as a proxy path over an HTTP route.
+    if (!(err instanceof ConfigError)) throw err;
+    io.err(`wsgate: ${err.message}\n`);
+    return 2;
+  }
   const { log } = server.runtime;
   for (const warning of startupWarnings(config, server.runtime.sessions.issuer)) log.warn(warning);
   log.info(

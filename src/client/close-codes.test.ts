@@ -72,7 +72,7 @@ describe('close-code policy', () => {
     const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
     const section = doc.slice(doc.indexOf('## What a client should do'));
     const rows = [...section.matchAll(/^\|\s*(\d{4})\s*\|[^|]*\|\s*([^|]+?)\s*\|$/gm)];
-    assert.equal(rows.length, 12);
+    assert.equal(rows.length, 13);
     for (const [, code, should = ''] of rows) {
       const decision = decideClose(Number(code), 'retry after 1s', fresh);
       const stops = /not retry|stop/.test(should);

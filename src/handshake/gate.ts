@@ -22,6 +22,9 @@ import { TokenBucket, TokenBuckets } from './token-bucket.js';
 import { closeSocket, sendJson } from '../sockets/io.js';
 import { SocketRegistry, type LiveSocket } from '../sockets/registry.js';
 import type { ErrorCode } from '../errors.js';
+import { proxyRoute, type ProxyRoute, type ProxyRouteOptions } from '../proxy/route.js';
+import { dialForClient, findProxyRoute, type ProxyOptions } from '../proxy/connect.js';
+import { Pipe } from '../proxy/pipe.js';
 
 /** What an endpoint may ask of the gate about one of its sockets. */
 export interface SocketControl {
@@ -68,6 +71,8 @@ export interface GateOptions {
   readonly onMessage?: () => void;
   /** Told of every socket the gate closes on purpose: revoked (4410) or expired (4419). */
   readonly onKick?: (live: LiveSocket, code: ErrorCode) => void;
+  /** Needed for {@link Gate.proxy}: the identity key, the issuer, how upstreams are reached. */
+  readonly proxy?: ProxyOptions;
 }
 
 export interface GateLimits {
@@ -124,6 +129,12 @@ interface Endpoint {
   readonly handler: ConnectionHandler;
 }
 
+/** Where a proxied handshake goes: its route and the path below the route's base. */
+interface ProxyTarget {
+  readonly route: ProxyRoute;
+  readonly suffix: string;
+}
+
 const keyPattern = /^[+/0-9A-Za-z]{22}==$/;
 
 /** Where a socket came from, for reports about it. */
@@ -141,7 +152,11 @@ export class Gate {
   };
   readonly #limits: GateLimits;
   readonly #endpoints = new Map<string, Endpoint>();
+  readonly #proxies: ProxyRoute[] = [];
   readonly #wss: WebSocketServer;
+  /** Upgrades proxied clients with the subprotocol their upstream chose; pings pass through. */
+  readonly #proxyWss: WebSocketServer;
+  readonly #upstreamProtocols = new WeakMap<IncomingMessage, string | false>();
   readonly #buckets: TokenBuckets;
   readonly #registry: SocketRegistry;
   /** Upgraded sockets still owing their first `auth` message. */
@@ -168,6 +183,14 @@ export class Gate {
       maxPayload: this.#limits.maxPayload,
       handleProtocols: (protocols) => (protocols.has(v1Protocol) ? v1Protocol : false),
     });
+    this.#proxyWss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      autoPong: false,
+      maxPayload: this.#limits.maxPayload,
+      handleProtocols: (_protocols, req) => this.#upstreamProtocols.get(req) ?? false,
+    });
     this.#registry = new SocketRegistry({
       clock: this.#o.clock,
       warnBeforeMs: this.#limits.expiryWarningMs,
@@ -180,7 +203,33 @@ export class Gate {
   /** Serves `path` to sockets whose credential satisfies `policy`. */
   route(path: string, policy: Policy, handler: ConnectionHandler): this {
     this.#endpoints.set(path, { policy, handler });
+    const i = this.#proxies.findIndex((r) => !r.prefix && r.path === path);
+    if (i !== -1) this.#proxies.splice(i, 1);
     return this;
+  }
+
+  /**
+   * Serves `path` (exact, or `/prefix/*` with the rest appended to the upstream path) by piping
+   * each accepted socket to `upstream`, a `ws://` or `wss://` URL: a `required` endpoint plus
+   * `scopes`. It takes over the endpoints already routed at or under it. Needs the `proxy` option.
+   */
+  proxy(path: string, upstream: string | URL, options: ProxyRouteOptions = {}): this {
+    if (this.#o.proxy === undefined) throw new Error('createGate needs the proxy option to proxy');
+    const route = proxyRoute(path, upstream, options);
+    for (const existing of [...this.#endpoints.keys()]) {
+      if (route.prefix ? findProxyRoute([route], existing) : existing === route.path) {
+        this.#endpoints.delete(existing);
+      }
+    }
+    const same = this.#proxies.findIndex((r) => r.path === route.path);
+    if (same !== -1) this.#proxies.splice(same, 1);
+    this.#proxies.push(route);
+    return this;
+  }
+
+  /** The proxied routes, in the order given. */
+  get proxies(): readonly ProxyRoute[] {
+    return this.#proxies;
   }
 
   /** Number of open sockets. */
@@ -224,7 +273,17 @@ export class Gate {
       return this.#reject(req, socket, head, undefined, null, err);
     }
     const endpoint = this.#endpoints.get(request.path);
+    let target: ProxyTarget | undefined;
     if (!endpoint) {
+      try {
+        target = findProxyRoute(this.#proxies, request.path);
+      } catch (err) {
+        return this.#reject(req, socket, head, request, null, err);
+      }
+    }
+    const policy: Policy | undefined =
+      endpoint?.policy ?? (target && { requirement: 'required', scopes: target.route.scopes });
+    if (!policy) {
       return void socket.end(
         httpResponse(404, { error: 'not_found', error_description: 'No WebSocket endpoint here' }),
       );
@@ -237,7 +296,7 @@ export class Gate {
       if (!isOriginAllowed(request.origin, request.host, this.#o.origins ?? [])) {
         throw new WsgateError('origin_not_allowed');
       }
-      const credential = this.#extract(request, endpoint.policy);
+      const credential = this.#extract(request, policy);
       transport = credential?.transport ?? null;
       if (credential?.transport === 'cookie' && request.origin === undefined) {
         // A cookie is only safe with an Origin to check (cross-site WebSocket hijacking).
@@ -245,12 +304,17 @@ export class Gate {
       }
       let principal: Principal | undefined;
       if (credential) {
-        principal = await this.#authenticate(credential, endpoint.policy);
+        principal = await this.#authenticate(credential, policy);
         this.#checkUserLimit(principal);
-      } else if (!request.offeredV1) {
-        if (endpoint.policy.requirement !== 'optional') throw new WsgateError('credential_missing');
+      } else if (!request.offeredV1 || target) {
+        // A proxied stream belongs to the upstream: no first-message authentication there.
+        if (policy.requirement !== 'optional') throw new WsgateError('credential_missing');
         principal = guest;
       }
+      if (target && principal) {
+        return await this.#proxyConnect(req, socket, head, request, principal, target, started);
+      }
+      if (!endpoint) throw new WsgateError('internal_error');
       this.#upgrade(req, socket, head, (ws) => {
         if (principal) this.#accept(ws, principal, endpoint, request, performance.now() - started);
         else this.#awaitFirstMessage(ws, endpoint, request);
@@ -258,6 +322,79 @@ export class Gate {
     } catch (err) {
       this.#reject(req, socket, head, request, transport, err);
     }
+  }
+
+  /**
+   * Dials the upstream of an authenticated client, then upgrades the client with the upstream's
+   * subprotocol and joins the two. A client that left during the dial costs the upstream nothing
+   * more than a socket closed at once.
+   */
+  async #proxyConnect(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    request: HandshakeRequest,
+    principal: Principal,
+    target: ProxyTarget,
+    started: number,
+  ): Promise<void> {
+    const options = this.#o.proxy as ProxyOptions;
+    const { socket: upstream, protocol } = await dialForClient(
+      req,
+      socket,
+      request,
+      principal,
+      target,
+      options,
+      this.#o.clock(),
+    );
+    if (!socket.writable || this.#draining) {
+      upstream.terminate();
+      socket.destroy();
+      return;
+    }
+    this.#upstreamProtocols.set(req, protocol === '' ? false : protocol);
+    this.#proxyWss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', this.#onSocketError);
+      this.#acceptProxied(ws, upstream, principal, request, performance.now() - started);
+    });
+    socket.resume();
+  }
+
+  #acceptProxied(
+    ws: WebSocket,
+    upstream: WebSocket,
+    principal: Principal,
+    request: HandshakeRequest,
+    durationMs: number,
+  ): void {
+    const events = this.#o.proxy?.events;
+    upstream.on('error', this.#onSocketError);
+    const pipe = new Pipe(ws, upstream, {
+      ...(events?.frame === undefined ? {} : { onFrame: events.frame }),
+      ...(events?.ended === undefined ? {} : { onEnd: events.ended }),
+    });
+    events?.opened?.();
+    this.#registry.add(ws, principal, false, {
+      close: (error) => pipe.close(clientClose(error), upstreamCloseForKick(error)),
+      beat: () => pipe.beat(),
+    });
+    const where: Where = { path: request.path, ip: request.ip };
+    this.#o.onAccept?.({ path: request.path, transport: principal.transport, durationMs });
+    const bucket = new TokenBucket(
+      this.#limits.messageRate,
+      this.#limits.messageBurst,
+      this.#o.clock(),
+    );
+    // Before the pipe's listener: the message that crosses the limit never reaches the upstream.
+    const onMessage = this.#o.onMessage;
+    ws.prependListener('message', () => {
+      onMessage?.();
+      if (bucket.take(this.#o.clock())) return;
+      const error = new WsgateError('rate_limited', 'Too many messages', { retryAfter: 1 });
+      this.#report(error, where, undefined, null, true);
+      pipe.close(clientClose(error), upstreamCloseForKick(error));
+    });
   }
 
   #extract(request: HandshakeRequest, policy: Policy): Credential | undefined {
@@ -486,6 +623,10 @@ export class Gate {
 
   #beat(): void {
     for (const live of this.#registry) {
+      if (live.upstream) {
+        live.upstream.beat();
+        continue;
+      }
       if (!live.alive) {
         live.ws.terminate();
         continue;
@@ -524,6 +665,8 @@ export class Gate {
     this.#draining = true;
     clearInterval(this.#heartbeat);
     this.#registry.stop();
+    // Proxied sockets tell their upstream too; the loop below then waits for them like the rest.
+    for (const live of this.#registry) live.upstream?.close(new WsgateError('draining'));
     const open = [...[...this.#registry].map((live) => live.ws), ...this.#pending];
     this.#pending.clear();
     await Promise.all(
@@ -544,6 +687,34 @@ export class Gate {
       ),
     );
     this.#wss.close();
+    this.#proxyWss.close();
+  }
+}
+
+/** The close a client gets for a gate error, its reason cut to fit a close frame. */
+function clientClose(error: WsgateError): { code: number; reason: string } {
+  const reason =
+    error.retryAfter === undefined
+      ? error.message
+      : `${error.message}; retry after ${error.retryAfter}s`;
+  return { code: error.closeCode, reason: truncateReason(reason) };
+}
+
+/**
+ * What the upstream of a proxied socket hears when wsgate ends it: 1001 at expiry or drain (the
+ * client may come back with a new token), 1008 `revoked` on a revocation, 1008 for a limit.
+ */
+function upstreamCloseForKick(error: WsgateError): { code: number; reason: string } {
+  switch (error.code) {
+    case 'token_expired':
+      return { code: 1001, reason: 'Token expired' };
+    case 'draining':
+      return { code: 1001, reason: 'Server is shutting down' };
+    case 'session_revoked':
+    case 'user_disabled':
+      return { code: 1008, reason: 'revoked' };
+    default:
+      return { code: 1008, reason: truncateReason(error.message) };
   }
 }
 

@@ -1,4 +1,5 @@
 import {
+  randomBytes,
   createHash,
   createPrivateKey,
   createPublicKey,
@@ -72,6 +73,11 @@ export function identityKeyFromSeed(seed: Buffer): IdentityKey {
     privateKey,
     jwk: { kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' } as JWK,
   };
+}
+
+/** A fresh random identity key, for a gate used as a library without a stored signing key. */
+export function createIdentityKey(): IdentityKey {
+  return identityKeyFromSeed(randomBytes(32));
 }
 
 /**

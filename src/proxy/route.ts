@@ -110,3 +110,23 @@ export function upstreamPath(route: ProxyRoute, suffix: string): string {
   if (suffix === '') return own;
   return own.endsWith('/') ? own + suffix.slice(1) : own + suffix;
 }
+
+/**
+ * Whether an HTTP route path (Fastify syntax: `:param` segments, a trailing `*`) could serve a
+ * request that this proxy route would take: then one of them would never see its requests.
+ */
+export function overlapsHttpRoute(route: ProxyRoute, httpPath: string): boolean {
+  const http = httpPath.split('/').slice(1);
+  const base = route.base === '/' ? [] : route.base.split('/').slice(1);
+  if (route.prefix && base.length === 0) return true;
+  for (let i = 0; i < base.length; i++) {
+    const segment = http[i];
+    if (segment === undefined) return false;
+    if (segment === '*' || (segment.endsWith('*') && base[i]?.startsWith(segment.slice(0, -1))))
+      return true;
+    if (!segment.startsWith(':') && segment !== base[i]) return false;
+  }
+  // Every base segment matched: a prefix route overlaps anything at or under it; an exact route
+  // only a path of the same length (or one ending in a wildcard segment).
+  return route.prefix || http.length === base.length || http[base.length] === '*';
+}

@@ -20,6 +20,9 @@ import { Metrics } from '../metrics.js';
 import { trustedProxies } from '../client-address.js';
 import { authorizationOf } from '../credentials/authorization-header.js';
 import { WsgateError } from '../errors.js';
+import { ConfigError } from '../config.js';
+import { overlapsHttpRoute } from '../proxy/route.js';
+import type { ProxyEvents } from '../proxy/connect.js';
 
 const packageVersion = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -47,6 +50,24 @@ export interface AppOptions {
   readonly revocationPollMs?: number;
   /** Cluster heartbeat timing (tests shorten it). */
   readonly cluster?: ClusterOptions;
+  /** How long an upstream has to accept a proxied socket (default 5 s; tests shorten it). */
+  readonly proxyDialTimeoutMs?: number;
+}
+
+/** Proxy metrics: per-frame counters are resolved once, not per frame. */
+function proxyEvents(metrics: Metrics): ProxyEvents {
+  const frames = { up: metrics.proxyFrames.labels('up'), down: metrics.proxyFrames.labels('down') };
+  const bytes = { up: metrics.proxyBytes.labels('up'), down: metrics.proxyBytes.labels('down') };
+  return {
+    dialed: (ms) => metrics.upstreamConnectSeconds.observe(ms / 1000),
+    dialFailed: (reason) => metrics.upstreamFailures.inc({ reason }),
+    frame: (direction, size) => {
+      frames[direction].inc();
+      bytes[direction].inc(size);
+    },
+    opened: () => metrics.proxiedOpen.inc(),
+    ended: () => metrics.proxiedOpen.dec(),
+  };
 }
 
 /**
@@ -89,6 +110,16 @@ export function buildGate(runtime: Runtime, options: AppOptions = {}, metrics?: 
     log: runtime.log,
     // Flags first, then what the embedding code (tests, benchmarks) asks for.
     limits: { ...config.limits, ...options.gateLimits },
+    proxy: {
+      identityKey: runtime.identity,
+      issuer: () => sessions.issuer,
+      trusted: trustedProxies(config.trustProxy),
+      ca: config.proxyCa,
+      ...(options.proxyDialTimeoutMs === undefined
+        ? {}
+        : { dialTimeoutMs: options.proxyDialTimeoutMs }),
+      ...(metrics === undefined ? {} : { events: proxyEvents(metrics) }),
+    },
   });
   registerSeedEndpoints(gate, { onSent: () => metrics?.messagesOut.inc() });
   return gate;
@@ -155,6 +186,12 @@ export async function buildApp(
       throw new WsgateError('invalid_request', 'More than one Authorization header');
   });
 
+  // Every HTTP path, to refuse a proxy path that would shadow one (or be shadowed by one).
+  const httpPaths: string[] = [];
+  app.addHook('onRoute', (route) => {
+    httpPaths.push(route.url);
+  });
+
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((_request, reply) =>
     reply.code(404).send({ error: 'not_found', error_description: 'Not found' }),
@@ -210,9 +247,20 @@ export async function buildApp(
     app.addHook('preClose', async () => cluster.detach());
   }
   gate.route('/chat', { requirement: 'required' }, chat.handle);
+  // Proxy paths last: they take over the built-in WebSocket endpoints they cover.
+  for (const route of runtime.config.proxies) {
+    gate.proxy(route.path, route.upstream, { scopes: route.scopes, audience: route.audience });
+  }
   app.addHook('onClose', async () => chat.close());
   await app.register(wsgateFastify, { gate });
 
   await app.ready();
+  for (const route of runtime.config.proxies) {
+    const clash = httpPaths.find((path) => overlapsHttpRoute(route, path));
+    if (clash !== undefined) {
+      await app.close();
+      throw new ConfigError(`--proxy ${route.path} overlaps the HTTP route ${clash}`);
+    }
+  }
   return { app, gate };
 }

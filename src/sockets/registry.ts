@@ -17,6 +17,16 @@ export interface LiveSocket {
   /** The deadline the queue should act on next; queue entries for other times are stale. */
   next: number | undefined;
   warned: boolean;
+  /** Set for a proxied socket: kicks and heartbeats go through its pipe to both sides. */
+  readonly upstream?: UpstreamLink;
+}
+
+/** How the registry reaches the upstream of a proxied socket. */
+export interface UpstreamLink {
+  /** Closes the client with the error's close code and the upstream with its own. */
+  close(error: WsgateError): void;
+  /** One heartbeat on both legs. */
+  beat(): void;
 }
 
 export interface RegistryOptions {
@@ -61,8 +71,16 @@ export class SocketRegistry {
     return this.#byUser.get(username)?.size ?? 0;
   }
 
-  add(ws: WebSocket, principal: Principal, v1: boolean): LiveSocket {
-    const live: LiveSocket = { ws, v1, principal, alive: true, next: undefined, warned: false };
+  add(ws: WebSocket, principal: Principal, v1: boolean, upstream?: UpstreamLink): LiveSocket {
+    const live: LiveSocket = {
+      ws,
+      v1,
+      principal,
+      alive: true,
+      next: undefined,
+      warned: false,
+      ...(upstream === undefined ? {} : { upstream }),
+    };
     this.#all.add(live);
     this.#index(live);
     this.#schedule(live);
@@ -120,7 +138,8 @@ export class SocketRegistry {
     this.#remove(live);
     const error = new WsgateError(code, reason);
     this.#onClose?.(live, code);
-    closeSocket(live.ws, error.closeCode, error.message);
+    if (live.upstream) live.upstream.close(error);
+    else closeSocket(live.ws, error.closeCode, error.message);
   }
 
   #schedule(live: LiveSocket): void {

@@ -64,6 +64,8 @@ export async function startTestServer(
     /** Cluster mode over this bus (e.g. a MemoryBus connection shared with other nodes). */
     bus?: PubSub;
     cluster?: ClusterOptions;
+    /** How long proxied upstreams have to answer (tests of a hanging upstream shorten it). */
+    proxyDialTimeoutMs?: number;
   } = {},
 ): Promise<TestServer> {
   const dataDir = extra.dataDir ?? mkdtempSync(join(tmpdir(), 'wsgate-test-'));
@@ -84,6 +86,9 @@ export async function startTestServer(
     ...(extra.gateLimits === undefined ? {} : { gateLimits: extra.gateLimits }),
     ...(extra.bus === undefined ? {} : { bus: extra.bus }),
     ...(extra.cluster === undefined ? {} : { cluster: extra.cluster }),
+    ...(extra.proxyDialTimeoutMs === undefined
+      ? {}
+      : { proxyDialTimeoutMs: extra.proxyDialTimeoutMs }),
   });
   return {
     ...server,

@@ -15,13 +15,14 @@ export function metaRoutes(app: FastifyInstance, runtime: Runtime, metrics: Metr
     {
       schema: {
         summary: 'Public signing keys (JWK Set)',
-        description: 'Empty when tokens are signed with HS256, whose secret is never published.',
+        description:
+          'The keys that sign access tokens (none under HS256, whose secret is never published), and the identity key that signs X-Wsgate-Identity for proxied upstreams.',
         tags: ['discovery'],
       },
     },
     async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300');
-      return keys.jwks;
+      return { keys: [...keys.jwks.keys, runtime.identity.jwk] };
     },
   );
 
