@@ -70,10 +70,20 @@ export interface Run {
   readonly stderr: string;
 }
 
-/** Runs `wsgate <args>` as a real process; `input` is written to its standard input, which then closes. */
-export function wsgate(args: readonly string[], input = ''): Promise<Run> {
+/**
+ * Runs `wsgate <args>` as a real process; `input` is written to its standard input, which then
+ * closes; `env` adds variables to the clean environment.
+ */
+export function wsgate(
+  args: readonly string[],
+  input = '',
+  env: NodeJS.ProcessEnv = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: repo, env: cleanEnv() });
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: repo,
+      env: { ...cleanEnv(), ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
