@@ -83,6 +83,9 @@ export interface LoggerOptions {
   readonly destination?: number | DestinationStream;
 }
 
+/** A message the logger drops: Fastify's own "listening" line, which repeats wsgate's. */
+export const unlogged = 'wsgate:unlogged';
+
 export function createLogger(
   level: LogLevel,
   options: LoggerOptions | DestinationStream = {},
@@ -98,6 +101,12 @@ export function createLogger(
     {
       level,
       base: { service: 'wsgate' },
+      hooks: {
+        logMethod(args, method) {
+          if (args[0] === unlogged) return;
+          method.apply(this, args);
+        },
+      },
       redact: { paths: redactPaths, censor: '[redacted]' },
       serializers: {
         req: (req: { method?: string; url?: string; ip?: string; id?: string }) => ({

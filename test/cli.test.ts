@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -539,6 +539,64 @@ describe('wsgate serve', () => {
       assert.ok(existsSync(join(dataDir, 'wsgate.db')));
     },
   );
+
+  it(
+    'issues a token with no --port that a server on another port accepts: both use the stored issuer',
+    { timeout: 60_000 },
+    async () => {
+      const dataDir = freshDataDir();
+      const server = await serve(['--port', '0', '--data-dir', dataDir]);
+      try {
+        await addUser(dataDir, 'alice');
+        const issued = await issueJson(dataDir, 'alice');
+        assert.equal(decodeJwtPart(issued.access_token.split('.')[1]).iss, server.url);
+        const res = await fetch(`${server.url}/ws-ticket`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${issued.access_token}` },
+        });
+        assert.equal(res.status, 200);
+      } finally {
+        server.child.kill('SIGTERM');
+        await server.exit;
+      }
+    },
+  );
+
+  it('refuses a first start on 0.0.0.0 without --issuer with exit 2, creating nothing', async () => {
+    const dataDir = join(freshDataDir(), 'never');
+    const run = await wsgate(['serve', '--host', '0.0.0.0', '--port', '0', '--data-dir', dataDir]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^wsgate serve: the first start .* 0\.0\.0\.0 needs --issuer/);
+    assert.ok(!existsSync(dataDir));
+  });
+
+  it('names the file when the signing keys are not valid JSON, and the directory of a --database that does not exist', async () => {
+    const dataDir = freshDataDir();
+    writeFileSync(join(dataDir, keyFileName), '{');
+    const keys = await wsgate(['user', 'list', '--data-dir', dataDir]);
+    assert.equal(keys.code, 1);
+    assert.match(keys.stderr, new RegExp(`${join(dataDir, keyFileName)} is not valid JSON`));
+    const missing = join(freshDataDir(), 'no', 'such');
+    const db = await wsgate(['user', 'list', '--database', `sqlite:${missing}/x.db`]);
+    assert.equal(db.code, 2);
+    assert.match(db.stderr, /the directory .*no\/such does not exist/);
+    assert.ok(!existsSync(missing));
+  });
+
+  it('says which port is busy, exit 1, creating no data dir', async () => {
+    const first = await serve(['--port', '0', '--data-dir', freshDataDir()]);
+    try {
+      const dataDir = join(freshDataDir(), 'never');
+      const port = new URL(first.url).port;
+      const run = await wsgate(['serve', '--port', port, '--data-dir', dataDir]);
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, new RegExp(`^wsgate serve: --port ${port}: .* is already in use`));
+      assert.ok(!existsSync(dataDir));
+    } finally {
+      first.child.kill('SIGTERM');
+      await first.exit;
+    }
+  });
 
   // With --port 0 the issuer is computed before listen(), so it (and everything derived from it)
   // names port 0: the RFC 8414 metadata points clients at http://127.0.0.1:0/token.

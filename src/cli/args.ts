@@ -63,7 +63,7 @@ export function parseFlags(argv: readonly string[], flags: Record<string, FlagSp
     if (value === undefined) {
       if (i + 1 >= argv.length)
         throw new ConfigError(`--${name} needs a value (${spec.arg ?? 'VALUE'})`);
-      value = argv[++i];
+      value = argv[++i] ?? '';
     }
     if (spec.kind === 'list') {
       const list = values[name];

@@ -140,7 +140,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       io.err(`${prefix}: ${err.message}\n`);
       return 1;
     }
-    throw err;
+    // A failure to start (database, keys, Redis, port): one line; the stack at debug level.
+    log.debug({ err }, 'command failed');
+    io.err(`${prefix}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
   } finally {
     await runtime?.close();
   }

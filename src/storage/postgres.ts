@@ -12,6 +12,7 @@ import {
   type Storage,
   type StoredAuditEvent,
   type StoredKey,
+  type Deployment,
   type User,
 } from './types.js';
 import { toSession, toUser, type SessionRow, type UserRow } from './rows.js';
@@ -75,6 +76,12 @@ const migrations: readonly string[] = [
   // Usernames are unique after case-folding (they are ASCII, so NFKC changes nothing and folding
   // is lower-casing): \`Alice\` and \`alice\` cannot both exist and pass for each other.
   `CREATE UNIQUE INDEX users_username_folded ON users (lower(username));`,
+  `CREATE TABLE deployment (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     issuer TEXT NOT NULL,
+     audience TEXT NOT NULL,
+     created_at BIGINT NOT NULL
+   );`,
 ];
 
 /** First key of the migration advisory lock ("wsgt"); the second is the schema's hash. */
@@ -461,6 +468,24 @@ export class PostgresStorage implements Storage {
       'SELECT DISTINCT room FROM messages ORDER BY room',
     );
     return rows.map((r) => r.room);
+  }
+
+  async getDeployment(): Promise<Deployment | undefined> {
+    const { rows } = await this.#query<Deployment>(
+      'SELECT issuer, audience FROM deployment WHERE id = 1',
+    );
+    const row = rows[0];
+    return row === undefined ? undefined : { issuer: row.issuer, audience: row.audience };
+  }
+
+  async ensureDeployment(candidate: Deployment): Promise<Deployment> {
+    await this.#query(
+      'INSERT INTO deployment (id, issuer, audience, created_at) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING',
+      [scrub(candidate.issuer), scrub(candidate.audience), Date.now()],
+    );
+    const stored = await this.getDeployment();
+    if (stored === undefined) throw new Error('the deployment row vanished');
+    return stored;
   }
 
   async ensureSigningKeys(candidate: StoredKey): Promise<StoredKey[]> {

@@ -7,6 +7,7 @@ import {
   type ChatMessage,
   type NewChatMessage,
   type StoredKey,
+  type Deployment,
   type NewSession,
   type NewUser,
   type RevocationReason,
@@ -74,6 +75,12 @@ const migrations: readonly string[] = [
   // Usernames are unique after case-folding (they are ASCII, so NFKC changes nothing and folding
   // is lower-casing): \`Alice\` and \`alice\` cannot both exist and pass for each other.
   `CREATE UNIQUE INDEX users_username_folded ON users (lower(username));`,
+  `CREATE TABLE deployment (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     issuer TEXT NOT NULL,
+     audience TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );`,
 ];
 
 interface AuditRow {
@@ -344,6 +351,22 @@ export class SqliteStorage implements Storage {
       room: string;
     }[];
     return Promise.resolve(rows.map((r) => r.room));
+  }
+
+  getDeployment(): Promise<Deployment | undefined> {
+    const row = this.#sql('SELECT issuer, audience FROM deployment WHERE id = 1').get() as
+      Deployment | undefined;
+    return Promise.resolve(row === undefined ? undefined : { ...row });
+  }
+
+  ensureDeployment(candidate: Deployment): Promise<Deployment> {
+    this.#sql(
+      'INSERT INTO deployment (id, issuer, audience, created_at) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+    ).run(candidate.issuer, candidate.audience, Date.now());
+    const row = this.#sql(
+      'SELECT issuer, audience FROM deployment WHERE id = 1',
+    ).get() as Deployment;
+    return Promise.resolve({ ...row });
   }
 
   ensureSigningKeys(candidate: StoredKey): Promise<StoredKey[]> {

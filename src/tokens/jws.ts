@@ -19,7 +19,7 @@ export interface VerifiedJws {
 }
 
 function invalid(reason: string): WsgateError {
-  return new WsgateError('invalid_token', undefined, { cause: new Error(reason) });
+  return new WsgateError('invalid_token', undefined, { cause: new Error(reason), reason });
 }
 
 /** Refuses what Buffer would let by: a stray base64 character and malformed UTF-8. */

@@ -14,6 +14,8 @@ export const tokenIssue: Command = {
   async run({ args, flags, io, openRuntime }) {
     const [name] = args as [string];
     const runtime = await openRuntime();
+    // The first command to sign a token fixes the deployment's issuer, as a first serve would.
+    await runtime.claimDeployment();
     const user = await runtime.storage.getUser(name);
     if (!user || user.disabled) throw new UserError(`no active user "${name}"`);
     const pair = await runtime.sessions.openSession(name);
