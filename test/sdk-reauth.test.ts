@@ -45,7 +45,7 @@ describe('in-band re-authentication with tokens shorter than the warning', () =>
     };
     const client = new WsgateClient({
       url: `${server.url.replace(/^http/, 'ws')}/chat`,
-      WebSocket: WebSocket as never,
+      WebSocket: WebSocket,
       getToken,
     });
     const warnings: number[] = [];
@@ -84,7 +84,7 @@ describe('in-band re-authentication with tokens shorter than the warning', () =>
     const { access_token: token } = (await res.json()) as { access_token: string };
     const client = new WsgateClient({
       url: `${server.url.replace(/^http/, 'ws')}/chat`,
-      WebSocket: WebSocket as never,
+      WebSocket: WebSocket,
       getToken: () => {
         calls++;
         return Promise.resolve(token);
