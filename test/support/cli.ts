@@ -113,7 +113,7 @@ export interface ServeProcess {
 
 /**
  * Starts `wsgate serve <args>` (give it `--port 0`) as a child process and resolves once it logs
- * the address it listens on; fails with its stderr if it exits first or says nothing in 15 s.
+ * the address it listens on; fails with its stderr if it exits first or says nothing in 60 s (a loaded machine starts a process slowly).
  */
 export async function startServeProcess(
   args: readonly string[],
@@ -129,8 +129,8 @@ export async function startServeProcess(
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${name}: no "wsgate listening on" line in 15 s; stderr: ${stderr}`));
-    }, 15_000);
+      reject(new Error(`${name}: no "wsgate listening on" line in 60 s; stderr: ${stderr}`));
+    }, 60_000);
     void exit.then(({ code, signal }) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited early (${code ?? signal}); stderr: ${stderr}`));
