@@ -790,19 +790,19 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
     loginFailuresPerAddress: o.parse(
       'login-failures-per-address',
       integer(1, 1_000_000),
-      defaults.loginFailuresPerAddress as number,
+      defaults.loginFailuresPerAddress,
     ),
     hashConcurrency: o.parse('hash-concurrency', integer(1, 1_024), availableParallelism()),
-    hashQueue: o.parse('hash-queue', integer(0, 100_000), defaults.hashQueue as number),
+    hashQueue: o.parse('hash-queue', integer(0, 100_000), defaults.hashQueue),
     auditFailureRate: o.parse(
       'audit-failure-rate',
       integer(1, 1_000_000),
-      defaults.auditFailureRate as number,
+      defaults.auditFailureRate,
     ),
     ticketsPerMinute: o.parse(
       'tickets-per-minute',
       integer(1, 1_000_000),
-      defaults.ticketsPerMinute as number,
+      defaults.ticketsPerMinute,
     ),
     refreshGrace: o.parse(
       'refresh-grace',
@@ -811,7 +811,7 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
         const seconds = duration(v);
         return typeof seconds === 'number' ? Math.min(seconds, 60) : seconds;
       },
-      defaults.refreshGrace as number,
+      defaults.refreshGrace,
     ),
     trustProxy: parseTrustProxy(o),
     metricsToken: o.parse(
