@@ -147,8 +147,8 @@ describe('loadConfig from the environment', () => {
     refuses({}, 'WSGATE_DEMO', { WSGATE_DEMO: '2' });
   });
 
-  it('refuses a bad PORT naming the port option', () => {
-    refuses({}, '--port', { PORT: 'eighty' });
+  it('refuses a bad PORT naming the variable, and a bad --port naming the flag', () => {
+    refuses({}, /^PORT="eighty" /, { PORT: 'eighty' });
     refuses({ port: '65536' }, '--port');
     refuses({ port: '-1' }, '--port');
     refuses({ port: '80.5' }, '--port');
@@ -194,7 +194,7 @@ describe('durations', () => {
   it('refuses a refresh-ttl shorter than the access-ttl', () => {
     refuses({ 'access-ttl': '1h', 'refresh-ttl': '30m' }, '--refresh-ttl');
     refuses({ 'access-ttl': '30d' }, '--refresh-ttl');
-    refuses({}, '--refresh-ttl', { WSGATE_ACCESS_TTL: '2h', WSGATE_REFRESH_TTL: '1h' });
+    refuses({}, 'WSGATE_REFRESH_TTL="1h"', { WSGATE_ACCESS_TTL: '2h', WSGATE_REFRESH_TTL: '1h' });
   });
 
   it('accepts a refresh-ttl equal to the access-ttl', () => {
@@ -256,7 +256,7 @@ describe('--demo', () => {
 describe('validation', () => {
   it('refuses an HS256 secret shorter than 32 bytes', () => {
     refuses({ 'hs256-secret': 'x'.repeat(31) }, '--hs256-secret');
-    refuses({}, '--hs256-secret', { WSGATE_HS256_SECRET: 'short' });
+    refuses({}, /^WSGATE_HS256_SECRET must/, { WSGATE_HS256_SECRET: 'short' });
     // 15 two-byte characters plus one: 31 bytes, though 16 characters.
     refuses({ 'hs256-secret': `${'é'.repeat(15)}a` }, '--hs256-secret');
   });
@@ -298,7 +298,9 @@ describe('validation', () => {
   }
 
   it('refuses a bad origin from WSGATE_ORIGINS', () => {
-    refuses({}, '--origin', { WSGATE_ORIGINS: 'https://ok.example,ws://chat.example' });
+    refuses({}, 'WSGATE_ORIGINS entry "ws://chat.example"', {
+      WSGATE_ORIGINS: 'https://ok.example,ws://chat.example',
+    });
   });
 
   it('accepts every log level and refuses anything else', () => {
@@ -307,7 +309,7 @@ describe('validation', () => {
     }
     refuses({ 'log-level': 'verbose' }, '--log-level');
     refuses({ 'log-level': 'INFO' }, '--log-level');
-    refuses({}, '--log-level', { WSGATE_LOG_LEVEL: 'loud' });
+    refuses({}, 'WSGATE_LOG_LEVEL="loud"', { WSGATE_LOG_LEVEL: 'loud' });
   });
 
   it('accepts sqlite: paths and postgres:// URLs for --database', () => {
@@ -374,5 +376,60 @@ describe('limit flags', () => {
         (err: unknown) => err instanceof ConfigError && err.message.includes(`--${flag}`),
       );
     }
+  });
+});
+
+describe('error messages', () => {
+  it('never echo a secret', () => {
+    assert.throws(
+      () => loadConfig({ 'hs256-secret': 'hunter2-but-too-short' }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.message.startsWith('--hs256-secret ') &&
+        !err.message.includes('hunter2'),
+    );
+  });
+
+  it('hide the password of a URL they quote', () => {
+    assert.throws(
+      () => loadConfig({ redis: 'http://user:s3cret@cache.example' }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.message.includes('http://user:***@cache.example') &&
+        !err.message.includes('s3cret'),
+    );
+  });
+});
+
+describe('issuer and audience', () => {
+  it('derive the issuer from the listening address unless one is given', () => {
+    const derived = loadConfig({ port: '9001' });
+    assert.equal(derived.issuer, 'http://127.0.0.1:9001');
+    assert.equal(derived.issuerDerived, true);
+    const given = loadConfig({ issuer: 'https://chat.example' });
+    assert.equal(given.issuer, 'https://chat.example');
+    assert.equal(given.issuerDerived, false);
+  });
+
+  for (const bad of [
+    'chat.example',
+    'ftp://chat.example',
+    'https://u:p@chat.example',
+    'https://chat.example/?a=1',
+  ]) {
+    it(`refuses the issuer ${JSON.stringify(bad)}`, () => {
+      refuses({ issuer: bad }, '--issuer');
+    });
+  }
+
+  it('refuses an empty audience', () => {
+    refuses({ audience: ' ' }, '--audience');
+  });
+
+  it('accepts pretty and json log formats and nothing else', () => {
+    assert.equal(loadConfig({}).logFormat, undefined);
+    assert.equal(loadConfig({ 'log-format': 'json' }).logFormat, 'json');
+    assert.equal(loadConfig({}, { WSGATE_LOG_FORMAT: 'pretty' }).logFormat, 'pretty');
+    refuses({ 'log-format': 'xml' }, '--log-format "xml"');
   });
 });

@@ -1,8 +1,8 @@
+import { parseProxyOptions, type ProxyConfig } from './proxy/config.js';
+import { ProxyRouteError, type ProxyRoute } from './proxy/route.js';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { parseProxyOptions, proxyListSeparators, type ProxyConfig } from './proxy/config.js';
-import { ProxyRouteError, type ProxyRoute } from './proxy/route.js';
 
 /** Everything a wsgate server or CLI command needs, parsed and validated once at start. */
 export interface Config {
@@ -11,6 +11,8 @@ export interface Config {
   readonly dataDir: string;
   /** `sqlite:<path>` or a `postgres://` URL. */
   readonly database: string;
+  /** True when `--database` was given; otherwise the database lives in the data dir. */
+  readonly databaseGiven: boolean;
   readonly redis: string | undefined;
   /** Prefix of Redis keys and channels, so deployments can share one Redis. */
   readonly redisPrefix: string;
@@ -22,14 +24,24 @@ export interface Config {
   readonly refreshTtl: number;
   readonly secureCookies: boolean;
   readonly logLevel: LogLevel;
+  /**
+   * `pretty` lines for a person at a terminal, or one JSON object a line for a collector;
+   * undefined: pretty when the log goes to a terminal, else JSON.
+   */
+  readonly logFormat: LogFormat | undefined;
   readonly demo: boolean;
   /** Accept `?token=<jwt>` on WebSocket handshakes (fastapi-jwt-auth compatibility). */
   readonly allowQueryTokens: boolean;
-  /** The `iss` of every token; by default the listening URL, e.g. `http://127.0.0.1:8000`. */
+  /**
+   * The `iss` a first start stores for the deployment: `--issuer`, else the listening URL, e.g.
+   * `http://127.0.0.1:8000`. Once stored, the deployment's value wins (see `runtime.deployment`).
+   */
   readonly issuer: string;
-  /** True when `issuer` was derived from host and port (a server on port 0 fixes it at listen). */
+  /** True when `issuer` was derived from host and port rather than given. */
   readonly issuerDerived: boolean;
   readonly audience: string;
+  /** True when `--audience` was given; otherwise the stored (or default) audience applies. */
+  readonly audienceGiven: boolean;
   /** When set, tokens are signed with HS256 and this secret instead of the Ed25519 key pair. */
   readonly hs256Secret: string | undefined;
   /** Login failures allowed per username and client address per minute. */
@@ -56,33 +68,30 @@ export interface Config {
   readonly roomCreationsPerMinute: number;
   /** Rooms listed in a chat `welcome` at most. */
   readonly welcomeRooms: number;
-  /** Bearer token that opens `GET /metrics` to non-loopback clients; loopback only when unset. */
-  readonly metricsToken: string | undefined;
-  /** WebSocket limits given on the command line; the gate's defaults fill in the rest. */
-  readonly limits: Readonly<Partial<Record<LimitName, number>>>;
   /** Paths served by upstream WebSocket servers (proxy mode). */
   readonly proxies: readonly ProxyRoute[];
   /** Extra PEM CA certificates trusted for `wss://` upstreams. */
   readonly proxyCa: readonly string[];
+  /** Bearer token that opens `GET /metrics` to non-loopback clients; loopback only when unset. */
+  readonly metricsToken: string | undefined;
+  /** WebSocket limits given on the command line; the gate's defaults fill in the rest. */
+  readonly limits: Readonly<Partial<Record<LimitName, number>>>;
 }
 
-/** Gate limits settable by flag: flag → [limit name, unit]. */
-const limitFlags = {
-  'max-message': ['maxPayload', 'bytes'],
-  'message-rate': ['messageRate', 'count'],
-  'message-burst': ['messageBurst', 'count'],
-  'handshake-rate': ['handshakeRate', 'count'],
-  'handshake-burst': ['handshakeBurst', 'count'],
-  'max-connections-per-user': ['connectionsPerUser', 'count'],
-  heartbeat: ['heartbeatMs', 'duration'],
-  'auth-timeout': ['authTimeoutMs', 'duration'],
-} as const;
-
-type LimitFlag = keyof typeof limitFlags;
-export type LimitName = (typeof limitFlags)[LimitFlag][0];
+export type LimitName =
+  | 'maxPayload'
+  | 'messageRate'
+  | 'messageBurst'
+  | 'handshakeRate'
+  | 'handshakeBurst'
+  | 'connectionsPerUser'
+  | 'heartbeatMs'
+  | 'authTimeoutMs';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
+export const logFormats = ['pretty', 'json'] as const;
+export type LogFormat = (typeof logFormats)[number];
 
 export const defaults = {
   port: 8000,
@@ -98,11 +107,14 @@ export const defaults = {
   auditFailureRate: 100,
   ticketsPerMinute: 60,
   refreshGrace: 5,
+  upgradeTimeout: 10,
   maxRooms: 1000,
   roomCreationsPerMinute: 30,
   welcomeRooms: 100,
+  redisPrefix: 'wsgate:',
 } as const;
 
+/** A configuration or usage error: the CLI prints its one-line message and exits with 2. */
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -110,212 +122,579 @@ export class ConfigError extends Error {
   }
 }
 
-/** Options as they arrive from flags or the environment: strings, booleans and lists. */
-export interface RawOptions {
-  port?: string | undefined;
-  host?: string | undefined;
-  'data-dir'?: string | undefined;
-  database?: string | undefined;
-  redis?: string | undefined;
-  'redis-prefix'?: string | undefined;
-  origin?: string[] | undefined;
-  'access-ttl'?: string | undefined;
-  'refresh-ttl'?: string | undefined;
-  'secure-cookies'?: boolean | undefined;
-  'log-level'?: string | undefined;
-  demo?: boolean | undefined;
-  'allow-query-tokens'?: boolean | undefined;
-  issuer?: string | undefined;
-  audience?: string | undefined;
-  'hs256-secret'?: string | undefined;
-  'login-attempts'?: string | undefined;
-  'login-failures-per-address'?: string | undefined;
-  'hash-concurrency'?: string | undefined;
-  'hash-queue'?: string | undefined;
-  'audit-failure-rate'?: string | undefined;
-  'tickets-per-minute'?: string | undefined;
-  'refresh-grace'?: string | undefined;
-  'trust-proxy'?: string[] | undefined;
-  'metrics-token'?: string | undefined;
-  'max-rooms'?: string | undefined;
-  'upgrade-timeout'?: string | undefined;
-  'room-creations-per-minute'?: string | undefined;
-  'welcome-rooms'?: string | undefined;
-  'max-message'?: string | undefined;
-  'message-rate'?: string | undefined;
-  'message-burst'?: string | undefined;
-  'handshake-rate'?: string | undefined;
-  'handshake-burst'?: string | undefined;
-  'max-connections-per-user'?: string | undefined;
-  heartbeat?: string | undefined;
-  'auth-timeout'?: string | undefined;
-  proxy?: string[] | undefined;
-  'proxy-scope'?: string[] | undefined;
-  'proxy-audience'?: string[] | undefined;
-  'proxy-ca'?: string[] | undefined;
+/** How an option's value is written: a string, an on/off switch, or a repeatable string. */
+export type OptionKind = 'string' | 'boolean' | 'list';
+
+/** Sections of `wsgate serve --help`, in this order. */
+export const optionGroups = {
+  listen: 'Listening',
+  storage: 'Storage and cluster',
+  tokens: 'Tokens',
+  browser: 'Browsers',
+  limits: 'Limits',
+  proxy: 'Proxy mode',
+  logging: 'Logging',
+} as const;
+export type OptionGroup = keyof typeof optionGroups;
+
+/** One configuration option: its flag (the key), its environment variable and its help. */
+export interface OptionSpec {
+  readonly kind: OptionKind;
+  /** The environment variable read when the flag is absent; a list is comma-separated there. */
+  readonly env: string;
+  /** Placeholder for the value in help, e.g. `URL`. */
+  readonly arg?: string;
+  /** One line for `--help`. */
+  readonly help: string;
+  /** The default as `--help` shows it. */
+  readonly default?: string;
+  readonly group: OptionGroup;
+  /**
+   * `all`: every command that opens the deployment accepts it (storage, keys, token lifetimes);
+   * `serve`: only `wsgate serve`, and any other command refuses it rather than ignore it.
+   */
+  readonly scope: 'all' | 'serve';
+  /** Never echo the value in an error message. */
+  readonly secret?: boolean;
+  /** For a WebSocket limit: the gate limit it sets and how its value is read. */
+  readonly limit?: readonly [LimitName, 'bytes' | 'count' | 'duration'];
+  /** For a list: how its environment variable separates entries (`,` when absent). */
+  readonly separator?: string;
 }
 
-/** Flag definitions shared by every command, in `node:util` parseArgs form. */
-export const configFlags = {
-  port: { type: 'string' },
-  host: { type: 'string' },
-  'data-dir': { type: 'string' },
-  database: { type: 'string' },
-  redis: { type: 'string' },
-  'redis-prefix': { type: 'string' },
-  origin: { type: 'string', multiple: true },
-  'access-ttl': { type: 'string' },
-  'refresh-ttl': { type: 'string' },
-  'secure-cookies': { type: 'boolean' },
-  'log-level': { type: 'string' },
-  demo: { type: 'boolean' },
-  'allow-query-tokens': { type: 'boolean' },
-  issuer: { type: 'string' },
-  audience: { type: 'string' },
-  'hs256-secret': { type: 'string' },
-  'login-attempts': { type: 'string' },
-  'login-failures-per-address': { type: 'string' },
-  'hash-concurrency': { type: 'string' },
-  'hash-queue': { type: 'string' },
-  'audit-failure-rate': { type: 'string' },
-  'tickets-per-minute': { type: 'string' },
-  'refresh-grace': { type: 'string' },
-  'trust-proxy': { type: 'string', multiple: true },
-  'metrics-token': { type: 'string' },
-  'max-rooms': { type: 'string' },
-  'upgrade-timeout': { type: 'string' },
-  'room-creations-per-minute': { type: 'string' },
-  'welcome-rooms': { type: 'string' },
-  'max-message': { type: 'string' },
-  'message-rate': { type: 'string' },
-  'message-burst': { type: 'string' },
-  'handshake-rate': { type: 'string' },
-  'handshake-burst': { type: 'string' },
-  'max-connections-per-user': { type: 'string' },
-  heartbeat: { type: 'string' },
-  'auth-timeout': { type: 'string' },
-  proxy: { type: 'string', multiple: true },
-  'proxy-scope': { type: 'string', multiple: true },
-  'proxy-audience': { type: 'string', multiple: true },
-  'proxy-ca': { type: 'string', multiple: true },
-} as const;
+/**
+ * Every configuration option, flag name → spec. To add one: an entry here, a field in
+ * {@link Config}, and a line in {@link loadConfig}; help, environment variables, parsing and
+ * the per-command checks follow from the entry.
+ */
+export const configOptions = {
+  port: {
+    kind: 'string',
+    env: 'PORT',
+    arg: 'N',
+    default: '8000',
+    group: 'listen',
+    scope: 'all',
+    help: 'port to listen on; 0 picks a free one',
+  },
+  host: {
+    kind: 'string',
+    env: 'HOST',
+    arg: 'ADDR',
+    default: '127.0.0.1',
+    group: 'listen',
+    scope: 'all',
+    help: 'address to listen on; a non-loopback one needs --issuer on first start',
+  },
+  issuer: {
+    kind: 'string',
+    env: 'WSGATE_ISSUER',
+    arg: 'URL',
+    default: 'the stored one, else the listening URL',
+    group: 'listen',
+    scope: 'all',
+    help: "the deployment's public URL and token issuer, stored on first start",
+  },
+  demo: {
+    kind: 'boolean',
+    env: 'WSGATE_DEMO',
+    group: 'listen',
+    scope: 'serve',
+    help: 'seed the demo users, serve the demo pages and compatibility paths; loopback only',
+  },
+  'data-dir': {
+    kind: 'string',
+    env: 'WSGATE_DATA_DIR',
+    arg: 'DIR',
+    default: './data',
+    group: 'storage',
+    scope: 'all',
+    help: 'where the SQLite database and the signing keys live (created on first start)',
+  },
+  database: {
+    kind: 'string',
+    env: 'WSGATE_DATABASE',
+    arg: 'URL',
+    default: 'sqlite:<data-dir>/wsgate.db',
+    group: 'storage',
+    scope: 'all',
+    help: 'sqlite:<path> (its directory must exist) or postgres://… (keys are kept in it)',
+  },
+  redis: {
+    kind: 'string',
+    env: 'WSGATE_REDIS',
+    arg: 'URL',
+    group: 'storage',
+    scope: 'all',
+    help: 'redis:// or rediss:// URL; turns on cluster mode',
+  },
+  'redis-prefix': {
+    kind: 'string',
+    env: 'WSGATE_REDIS_PREFIX',
+    arg: 'PREFIX',
+    default: 'wsgate:',
+    group: 'storage',
+    scope: 'all',
+    help: 'prefix of Redis keys and channels, so deployments can share one Redis',
+  },
+  'access-ttl': {
+    kind: 'string',
+    env: 'WSGATE_ACCESS_TTL',
+    arg: 'DURATION',
+    default: '900 (15m)',
+    group: 'tokens',
+    scope: 'all',
+    help: 'access token lifetime: seconds, or with s, m, h, d',
+  },
+  'refresh-ttl': {
+    kind: 'string',
+    env: 'WSGATE_REFRESH_TTL',
+    arg: 'DURATION',
+    default: '14d',
+    group: 'tokens',
+    scope: 'all',
+    help: 'refresh token lifetime',
+  },
+  audience: {
+    kind: 'string',
+    env: 'WSGATE_AUDIENCE',
+    arg: 'AUD',
+    default: 'the stored one, else wsgate',
+    group: 'tokens',
+    scope: 'all',
+    help: "the deployment's token audience, stored on first start",
+  },
+  'hs256-secret': {
+    kind: 'string',
+    env: 'WSGATE_HS256_SECRET',
+    arg: 'SECRET',
+    group: 'tokens',
+    scope: 'all',
+    secret: true,
+    help: 'sign with HS256 and this secret (≥32 bytes) instead of Ed25519',
+  },
+  'allow-query-tokens': {
+    kind: 'boolean',
+    env: 'WSGATE_ALLOW_QUERY_TOKENS',
+    default: 'on in demo mode',
+    group: 'tokens',
+    scope: 'serve',
+    help: 'accept ?token=<jwt> on WebSocket handshakes (fastapi-jwt-auth compatibility)',
+  },
+  origin: {
+    kind: 'list',
+    env: 'WSGATE_ORIGINS',
+    arg: 'ORIGIN',
+    group: 'browser',
+    scope: 'serve',
+    help: 'a browser origin allowed besides the server’s own (repeatable)',
+  },
+  'secure-cookies': {
+    kind: 'boolean',
+    env: 'WSGATE_SECURE_COOKIES',
+    group: 'browser',
+    scope: 'serve',
+    help: 'mark cookies Secure (always so when the issuer is https)',
+  },
+  'login-attempts': {
+    kind: 'string',
+    env: 'WSGATE_LOGIN_ATTEMPTS',
+    arg: 'N',
+    default: '5',
+    group: 'limits',
+    scope: 'serve',
+    help: 'failed logins per minute per username and client address',
+  },
+  'login-failures-per-address': {
+    kind: 'string',
+    env: 'WSGATE_LOGIN_FAILURES_PER_ADDRESS',
+    arg: 'N',
+    default: '30',
+    group: 'limits',
+    scope: 'serve',
+    help: 'failed logins per minute per client address, across usernames',
+  },
+  'hash-concurrency': {
+    kind: 'string',
+    env: 'WSGATE_HASH_CONCURRENCY',
+    arg: 'N',
+    default: 'one per core',
+    group: 'limits',
+    scope: 'serve',
+    help: 'password hashes computed at once',
+  },
+  'hash-queue': {
+    kind: 'string',
+    env: 'WSGATE_HASH_QUEUE',
+    arg: 'N',
+    default: '16',
+    group: 'limits',
+    scope: 'serve',
+    help: 'password checks waiting for a hashing slot; beyond them 503 with Retry-After',
+  },
+  'audit-failure-rate': {
+    kind: 'string',
+    env: 'WSGATE_AUDIT_FAILURE_RATE',
+    arg: 'N',
+    default: '100',
+    group: 'limits',
+    scope: 'serve',
+    help: 'audit rows a second recorded for failures',
+  },
+  'tickets-per-minute': {
+    kind: 'string',
+    env: 'WSGATE_TICKETS_PER_MINUTE',
+    arg: 'N',
+    default: '60',
+    group: 'limits',
+    scope: 'serve',
+    help: 'POST /ws-ticket calls per user per minute',
+  },
+  'refresh-grace': {
+    kind: 'string',
+    env: 'WSGATE_REFRESH_GRACE',
+    arg: 'DURATION',
+    default: '5s (at most 60s; 0 turns it off)',
+    group: 'tokens',
+    scope: 'serve',
+    help: 'a just-rotated refresh token presented again within it gets the same new pair',
+  },
+  'trust-proxy': {
+    kind: 'list',
+    env: 'WSGATE_TRUST_PROXY',
+    arg: 'CIDR',
+    group: 'listen',
+    scope: 'serve',
+    help: 'peers whose X-Forwarded-For / -Proto are believed (repeatable)',
+  },
+  'metrics-token': {
+    kind: 'string',
+    env: 'WSGATE_METRICS_TOKEN',
+    arg: 'TOKEN',
+    group: 'listen',
+    scope: 'serve',
+    secret: true,
+    help: 'bearer token that opens GET /metrics to non-loopback clients (≥16 characters)',
+  },
+  'upgrade-timeout': {
+    kind: 'string',
+    env: 'WSGATE_UPGRADE_TIMEOUT',
+    arg: 'DURATION',
+    default: '10s',
+    group: 'limits',
+    scope: 'serve',
+    help: 'time a client has to send a whole request head; then the connection is dropped',
+  },
+  'max-rooms': {
+    kind: 'string',
+    env: 'WSGATE_MAX_ROOMS',
+    arg: 'N',
+    default: '1000',
+    group: 'limits',
+    scope: 'serve',
+    help: 'live chat rooms at most',
+  },
+  'room-creations-per-minute': {
+    kind: 'string',
+    env: 'WSGATE_ROOM_CREATIONS_PER_MINUTE',
+    arg: 'N',
+    default: '30',
+    group: 'limits',
+    scope: 'serve',
+    help: 'new chat rooms one user may create per minute',
+  },
+  'welcome-rooms': {
+    kind: 'string',
+    env: 'WSGATE_WELCOME_ROOMS',
+    arg: 'N',
+    default: '100',
+    group: 'limits',
+    scope: 'serve',
+    help: 'rooms listed in a chat welcome at most',
+  },
+  proxy: {
+    kind: 'list',
+    env: 'WSGATE_PROXY',
+    arg: 'PATH=URL',
+    group: 'proxy',
+    scope: 'serve',
+    help: 'serve PATH (exact, or PATH/* for a prefix) by piping each accepted socket to a ws:// or wss:// upstream (repeatable)',
+  },
+  'proxy-scope': {
+    kind: 'list',
+    env: 'WSGATE_PROXY_SCOPE',
+    separator: ';',
+    arg: 'PATH=SCOPES',
+    group: 'proxy',
+    scope: 'serve',
+    help: 'scopes a proxied PATH needs (repeatable; entries separated by ; in the variable)',
+  },
+  'proxy-audience': {
+    kind: 'list',
+    env: 'WSGATE_PROXY_AUDIENCE',
+    arg: '[PATH=]AUD',
+    group: 'proxy',
+    scope: 'serve',
+    help: 'aud of X-Wsgate-Identity (default: the upstream URL without its query)',
+  },
+  'proxy-ca': {
+    kind: 'list',
+    env: 'WSGATE_PROXY_CA',
+    arg: 'FILE',
+    group: 'proxy',
+    scope: 'serve',
+    help: 'PEM CA certificate trusted for wss:// upstreams (repeatable)',
+  },
+  'max-message': {
+    kind: 'string',
+    env: 'WSGATE_MAX_MESSAGE',
+    arg: 'BYTES',
+    default: '65536',
+    group: 'limits',
+    scope: 'serve',
+    limit: ['maxPayload', 'bytes'],
+    help: 'largest WebSocket message; larger closes with 1009',
+  },
+  'message-rate': {
+    kind: 'string',
+    env: 'WSGATE_MESSAGE_RATE',
+    arg: 'N',
+    default: '50',
+    group: 'limits',
+    scope: 'serve',
+    limit: ['messageRate', 'count'],
+    help: 'messages per second per socket (then 4429)',
+  },
+  'message-burst': {
+    kind: 'string',
+    env: 'WSGATE_MESSAGE_BURST',
+    arg: 'N',
+    default: '100',
+    group: 'limits',
+    scope: 'serve',
+    limit: ['messageBurst', 'count'],
+    help: 'burst of messages allowed above the rate',
+  },
+  'handshake-rate': {
+    kind: 'string',
+    env: 'WSGATE_HANDSHAKE_RATE',
+    arg: 'N',
+    default: '50',
+    group: 'limits',
+    scope: 'serve',
+    limit: ['handshakeRate', 'count'],
+    help: 'WebSocket handshakes per second per client address (then 429)',
+  },
+  'handshake-burst': {
+    kind: 'string',
+    env: 'WSGATE_HANDSHAKE_BURST',
+    arg: 'N',
+    default: '200',
+    group: 'limits',
+    scope: 'serve',
+    limit: ['handshakeBurst', 'count'],
+    help: 'burst of handshakes allowed above the rate',
+  },
+  'max-connections-per-user': {
+    kind: 'string',
+    env: 'WSGATE_MAX_CONNECTIONS_PER_USER',
+    arg: 'N',
+    default: '20',
+    group: 'limits',
+    scope: 'serve',
+    limit: ['connectionsPerUser', 'count'],
+    help: 'open sockets per user',
+  },
+  heartbeat: {
+    kind: 'string',
+    env: 'WSGATE_HEARTBEAT',
+    arg: 'DURATION',
+    default: '30s',
+    group: 'limits',
+    scope: 'serve',
+    limit: ['heartbeatMs', 'duration'],
+    help: 'ping interval; a socket that misses a pong is closed',
+  },
+  'auth-timeout': {
+    kind: 'string',
+    env: 'WSGATE_AUTH_TIMEOUT',
+    arg: 'DURATION',
+    default: '5s',
+    group: 'limits',
+    scope: 'serve',
+    limit: ['authTimeoutMs', 'duration'],
+    help: 'time for a first-message {"type":"auth"} (then 4408)',
+  },
+  'log-level': {
+    kind: 'string',
+    env: 'WSGATE_LOG_LEVEL',
+    arg: 'LEVEL',
+    default: 'info (warn for commands other than serve)',
+    group: 'logging',
+    scope: 'all',
+    help: logLevels.join(', '),
+  },
+  'log-format': {
+    kind: 'string',
+    env: 'WSGATE_LOG_FORMAT',
+    arg: 'FORMAT',
+    default: 'pretty on a terminal, else json',
+    group: 'logging',
+    scope: 'all',
+    help: 'pretty or json',
+  },
+} as const satisfies Record<string, OptionSpec>;
 
-const envNames: Record<keyof RawOptions, string> = {
-  port: 'PORT',
-  host: 'HOST',
-  'data-dir': 'WSGATE_DATA_DIR',
-  database: 'WSGATE_DATABASE',
-  redis: 'WSGATE_REDIS',
-  'redis-prefix': 'WSGATE_REDIS_PREFIX',
-  origin: 'WSGATE_ORIGINS',
-  'access-ttl': 'WSGATE_ACCESS_TTL',
-  'refresh-ttl': 'WSGATE_REFRESH_TTL',
-  'secure-cookies': 'WSGATE_SECURE_COOKIES',
-  'log-level': 'WSGATE_LOG_LEVEL',
-  demo: 'WSGATE_DEMO',
-  'allow-query-tokens': 'WSGATE_ALLOW_QUERY_TOKENS',
-  issuer: 'WSGATE_ISSUER',
-  audience: 'WSGATE_AUDIENCE',
-  'hs256-secret': 'WSGATE_HS256_SECRET',
-  'login-attempts': 'WSGATE_LOGIN_ATTEMPTS',
-  'login-failures-per-address': 'WSGATE_LOGIN_FAILURES_PER_ADDRESS',
-  'hash-concurrency': 'WSGATE_HASH_CONCURRENCY',
-  'hash-queue': 'WSGATE_HASH_QUEUE',
-  'audit-failure-rate': 'WSGATE_AUDIT_FAILURE_RATE',
-  'tickets-per-minute': 'WSGATE_TICKETS_PER_MINUTE',
-  'refresh-grace': 'WSGATE_REFRESH_GRACE',
-  'trust-proxy': 'WSGATE_TRUST_PROXY',
-  'metrics-token': 'WSGATE_METRICS_TOKEN',
-  'max-rooms': 'WSGATE_MAX_ROOMS',
-  'upgrade-timeout': 'WSGATE_UPGRADE_TIMEOUT',
-  'room-creations-per-minute': 'WSGATE_ROOM_CREATIONS_PER_MINUTE',
-  'welcome-rooms': 'WSGATE_WELCOME_ROOMS',
-  'max-message': 'WSGATE_MAX_MESSAGE',
-  'message-rate': 'WSGATE_MESSAGE_RATE',
-  'message-burst': 'WSGATE_MESSAGE_BURST',
-  'handshake-rate': 'WSGATE_HANDSHAKE_RATE',
-  'handshake-burst': 'WSGATE_HANDSHAKE_BURST',
-  'max-connections-per-user': 'WSGATE_MAX_CONNECTIONS_PER_USER',
-  heartbeat: 'WSGATE_HEARTBEAT',
-  'auth-timeout': 'WSGATE_AUTH_TIMEOUT',
-  proxy: 'WSGATE_PROXY',
-  'proxy-scope': 'WSGATE_PROXY_SCOPE',
-  'proxy-audience': 'WSGATE_PROXY_AUDIENCE',
-  'proxy-ca': 'WSGATE_PROXY_CA',
+export type ConfigOptionName = keyof typeof configOptions;
+
+type ValueOf<K extends OptionKind> = K extends 'boolean'
+  ? boolean
+  : K extends 'list'
+    ? string[]
+    : string;
+
+/** Options as they arrive from flags: strings, booleans and lists, keyed by flag name. */
+export type RawOptions = {
+  [K in ConfigOptionName]?: ValueOf<(typeof configOptions)[K]['kind']> | undefined;
+};
+
+/** Flag definitions in `node:util` parseArgs form (for scripts such as the benchmarks). */
+export const configFlags = Object.fromEntries(
+  Object.entries(configOptions).map(([name, spec]) => [
+    name,
+    spec.kind === 'list'
+      ? { type: 'string', multiple: true }
+      : { type: spec.kind === 'boolean' ? 'boolean' : 'string' },
+  ]),
+) as {
+  [K in ConfigOptionName]: (typeof configOptions)[K]['kind'] extends 'boolean'
+    ? { type: 'boolean' }
+    : (typeof configOptions)[K]['kind'] extends 'list'
+      ? { type: 'string'; multiple: true }
+      : { type: 'string' };
 };
 
 /** The environment variable read for each option; flags win over the environment. */
-export const environmentVariables: Readonly<Record<keyof RawOptions, string>> = envNames;
+export const environmentVariables = Object.fromEntries(
+  Object.entries(configOptions).map(([name, spec]) => [name, spec.env]),
+) as Readonly<Record<ConfigOptionName, string>>;
 
-const booleanOptions = new Set<keyof RawOptions>(['secure-cookies', 'demo', 'allow-query-tokens']);
-
-function fromEnv(env: NodeJS.ProcessEnv): RawOptions {
-  const raw: Record<string, unknown> = {};
-  for (const [option, name] of Object.entries(envNames) as [keyof RawOptions, string][]) {
-    const value = env[name];
-    if (value === undefined || value === '') continue;
-    if (booleanOptions.has(option)) raw[option] = parseBoolean(name, value);
-    else if (option === 'origin' || option === 'trust-proxy')
-      raw[option] = value
-        .split(',')
-        .map((o) => o.trim())
-        .filter(Boolean);
-    else if (option in proxyListSeparators)
-      raw[option] = value
-        .trim()
-        .split(proxyListSeparators[option as keyof typeof proxyListSeparators])
-        .filter(Boolean);
-    else raw[option] = value;
-  }
-  return raw;
+/** An option's value and where it came from, so that an error names the flag or the variable. */
+interface Given<T> {
+  readonly value: T;
+  /** `--port` or `PORT`. */
+  readonly source: string;
+  /** `--port "abc"` or `PORT="abc"`; without the value for a secret. */
+  readonly shown: string;
 }
 
-function parseBoolean(name: string, value: string): boolean {
+/** Hides the password of a URL such as `postgres://user:pw@host/db`. */
+export function redactUrl(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*:)[^@/]*@/i, '$1***@');
+}
+
+function shownValue(name: ConfigOptionName, source: string, value: unknown): string {
+  const spec: OptionSpec = configOptions[name];
+  if (spec.secret) return source;
+  const text = Array.isArray(value) ? value.join(',') : String(value);
+  const quoted = JSON.stringify(redactUrl(text));
+  return source.startsWith('--') ? `${source} ${quoted}` : `${source}=${quoted}`;
+}
+
+function parseBoolean(source: string, value: string): boolean {
   if (/^(1|true|yes|on)$/i.test(value)) return true;
   if (/^(0|false|no|off)$/i.test(value)) return false;
-  throw new ConfigError(`${name} must be true or false, got "${value}"`);
+  throw new ConfigError(`${source} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+class Options {
+  readonly #given = new Map<ConfigOptionName, Given<unknown>>();
+
+  constructor(flags: RawOptions, env: NodeJS.ProcessEnv) {
+    for (const [name, spec] of Object.entries(configOptions) as [ConfigOptionName, OptionSpec][]) {
+      const flag = flags[name];
+      if (flag !== undefined) {
+        this.#given.set(name, {
+          value: flag,
+          source: `--${name}`,
+          shown: shownValue(name, `--${name}`, flag),
+        });
+        continue;
+      }
+      const text = env[spec.env];
+      if (text === undefined || text === '') continue;
+      const value =
+        spec.kind === 'boolean'
+          ? parseBoolean(spec.env, text)
+          : spec.kind === 'list'
+            ? text
+                .split(spec.separator ?? ',')
+                .map((v) => v.trim())
+                .filter(Boolean)
+            : text;
+      this.#given.set(name, { value, source: spec.env, shown: shownValue(name, spec.env, text) });
+    }
+  }
+
+  get<K extends ConfigOptionName>(
+    name: K,
+  ): Given<ValueOf<(typeof configOptions)[K]['kind']>> | undefined {
+    return this.#given.get(name) as Given<ValueOf<(typeof configOptions)[K]['kind']>> | undefined;
+  }
+
+  value<K extends ConfigOptionName>(
+    name: K,
+  ): ValueOf<(typeof configOptions)[K]['kind']> | undefined {
+    return this.get(name)?.value;
+  }
+
+  /** Parses a string option with `parse`, which returns the value or a rule it broke. */
+  parse<T>(
+    name: ConfigOptionName,
+    parse: (value: string) => T | { broke: string },
+    fallback: T,
+  ): T {
+    const given = this.#given.get(name);
+    if (given === undefined) return fallback;
+    const result = parse(given.value as string);
+    if (typeof result === 'object' && result !== null && 'broke' in result) {
+      throw new ConfigError(`${given.shown} ${result.broke}`);
+    }
+    return result;
+  }
+
+  fail(name: ConfigOptionName, rule: string): never {
+    const given = this.#given.get(name);
+    throw new ConfigError(`${given?.shown ?? `--${name}`} ${rule}`);
+  }
 }
 
 const durationUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
-/** Parses `900`, `900s`, `15m`, `12h` or `14d` into seconds. */
-export function parseDuration(option: string, value: string): number {
+function duration(value: string): number | { broke: string } {
   const match = /^(\d+)([smhd]?)$/.exec(value.trim());
-  if (!match) throw new ConfigError(`--${option} must be a duration such as 900, 15m or 14d`);
+  if (!match) return { broke: 'must be a duration such as 900, 15m or 14d' };
   const seconds = Number(match[1]) * (durationUnits[match[2] || 's'] ?? 1);
   if (!Number.isSafeInteger(seconds) || seconds <= 0) {
-    throw new ConfigError(`--${option} must be a positive duration`);
+    return { broke: 'must be a positive duration' };
   }
   return seconds;
 }
 
-function parseInteger(option: string, value: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value)) throw new ConfigError(`--${option} must be a whole number`);
-  const n = Number(value);
-  if (n < min || n > max) throw new ConfigError(`--${option} must be between ${min} and ${max}`);
-  return n;
+/** Parses `900`, `900s`, `15m`, `12h` or `14d` into seconds; `option` names it in the error. */
+export function parseDuration(option: string, value: string): number {
+  const result = duration(value);
+  if (typeof result === 'number') return result;
+  throw new ConfigError(`--${option} ${JSON.stringify(value)} ${result.broke}`);
 }
 
-/** Validates a `--trust-proxy` entry: an address or an address/prefix block, IPv4 or IPv6. */
-function normaliseCidr(value: string): string {
-  const [address = '', prefix, extra] = value.trim().split('/');
-  const family = isIP(address);
-  const max = family === 4 ? 32 : 128;
-  if (
-    family === 0 ||
-    extra !== undefined ||
-    (prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max))
-  ) {
-    throw new ConfigError(
-      `--trust-proxy "${value}" is not an address or CIDR block such as 10.0.0.0/8 or ::1`,
-    );
-  }
-  return `${address}/${prefix ?? max}`;
-}
-
-/** Parses a duration that may be 0 (a feature turned off). */
-function parseDurationOrZero(option: string, value: string): number {
-  return /^\s*0+[smhd]?\s*$/.test(value) ? 0 : parseDuration(option, value);
+function integer(min: number, max: number) {
+  return (value: string): number | { broke: string } => {
+    if (!/^\d+$/.test(value)) return { broke: `must be a whole number from ${min} to ${max}` };
+    const n = Number(value);
+    if (n < min || n > max) return { broke: `must be a whole number from ${min} to ${max}` };
+    return n;
+  };
 }
 
 export function isLoopback(host: string): boolean {
@@ -329,116 +708,160 @@ export function listeningUrl(host: string, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-function normaliseOrigin(value: string): string {
+function origin(value: string): string | { broke: string } {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ConfigError(`--origin "${value}" is not a URL such as https://app.example`);
+    return { broke: 'is not a URL such as https://app.example' };
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(`--origin "${value}" must be an http or https origin`);
+    return { broke: 'must be an http or https origin' };
   }
   return url.origin;
 }
 
-function parseLimits(raw: RawOptions): Partial<Record<LimitName, number>> {
-  const limits: Partial<Record<LimitName, number>> = {};
-  for (const [flag, [name, unit]] of Object.entries(limitFlags) as [
-    LimitFlag,
-    (typeof limitFlags)[LimitFlag],
-  ][]) {
-    const value = raw[flag];
-    if (value === undefined) continue;
-    limits[name] =
-      unit === 'duration'
-        ? parseDuration(flag, value) * 1000
-        : parseInteger(flag, value, 1, unit === 'bytes' ? 100 * 1024 * 1024 : 1_000_000_000);
+function issuerUrl(value: string): string | { broke: string } {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { broke: 'is not a URL such as https://chat.example' };
   }
-  return limits;
-}
-
-function integerOption(
-  raw: RawOptions,
-  option:
-    | 'login-failures-per-address'
-    | 'hash-concurrency'
-    | 'hash-queue'
-    | 'audit-failure-rate'
-    | 'tickets-per-minute'
-    | 'max-rooms'
-    | 'room-creations-per-minute'
-    | 'welcome-rooms',
-  fallback: number,
-  max = 1_000_000,
-  min = 1,
-): number {
-  const value = raw[option];
-  return value === undefined ? fallback : parseInteger(option, value, min, max);
-}
-
-function metricsToken(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  if (Buffer.byteLength(value, 'utf8') < 16 || !/^[\x21-\x7e]+$/.test(value)) {
-    throw new ConfigError('--metrics-token must be at least 16 printable ASCII characters');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return { broke: 'must be an http or https URL' };
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    return { broke: 'must not carry a query, fragment or credentials' };
   }
   return value;
 }
 
+function parseOrigins(o: Options): string[] {
+  const given = o.get('origin');
+  if (given === undefined) return [];
+  return given.value.map((value) => {
+    const result = origin(value);
+    if (typeof result === 'string') return result;
+    const shown = given.source.startsWith('--')
+      ? `${given.source} ${JSON.stringify(value)}`
+      : `${given.source} entry ${JSON.stringify(value)}`;
+    throw new ConfigError(`${shown} ${result.broke}`);
+  });
+}
+
+/** A `--trust-proxy` entry: an address or an address/prefix block, IPv4 or IPv6. */
+function cidr(value: string): string | { broke: string } {
+  const [address = '', prefix, extra] = value.trim().split('/');
+  const family = isIP(address);
+  const max = family === 4 ? 32 : 128;
+  if (
+    family === 0 ||
+    extra !== undefined ||
+    (prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max))
+  ) {
+    return { broke: 'is not an address or CIDR block such as 10.0.0.0/8 or ::1' };
+  }
+  return `${address}/${prefix ?? max}`;
+}
+
+function parseTrustProxy(o: Options): string[] {
+  const given = o.get('trust-proxy');
+  if (given === undefined) return [];
+  return given.value.map((value) => {
+    const result = cidr(value);
+    if (typeof result === 'string') return result;
+    const shown = given.source.startsWith('--')
+      ? `${given.source} ${JSON.stringify(value)}`
+      : `${given.source} entry ${JSON.stringify(value)}`;
+    throw new ConfigError(`${shown} ${result.broke}`);
+  });
+}
+
+function parseLimits(options: Options): Partial<Record<LimitName, number>> {
+  const limits: Partial<Record<LimitName, number>> = {};
+  for (const [name, spec] of Object.entries(configOptions) as [ConfigOptionName, OptionSpec][]) {
+    if (spec.limit === undefined || options.get(name) === undefined) continue;
+    const [limit, unit] = spec.limit;
+    limits[limit] =
+      unit === 'duration'
+        ? options.parse(name, duration, 0) * 1000
+        : options.parse(name, integer(1, unit === 'bytes' ? 100 * 1024 * 1024 : 1_000_000_000), 0);
+  }
+  return limits;
+}
+
 /**
  * Builds the config from flags (highest), environment variables and defaults, and validates it.
- * Throws {@link ConfigError} with a message naming the offending option.
+ * Throws {@link ConfigError} with a one-line message naming the offending flag or variable.
  */
 export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Config {
-  const raw: RawOptions = { ...fromEnv(env) };
-  for (const [key, value] of Object.entries(flags)) {
-    if (value !== undefined) (raw as Record<string, unknown>)[key] = value;
-  }
+  const o = new Options(flags, env);
 
-  const port = raw.port === undefined ? defaults.port : parseInteger('port', raw.port, 0, 65535);
+  const port = o.parse('port', integer(0, 65535), defaults.port);
   // `[::1]` is how a URL writes an IPv6 address; listen() wants it bare.
-  const host = (raw.host ?? defaults.host).replace(/^\[(.+)\]$/, '$1');
-  const demo = raw.demo ?? false;
+  const host = (o.value('host') ?? defaults.host).replace(/^\[(.+)\]$/, '$1');
+  const demo = o.value('demo') ?? false;
   if (demo && !isLoopback(host)) {
     throw new ConfigError(
-      `--demo only listens on loopback (127.0.0.1, ::1 or localhost); refusing --host ${host}`,
+      `--demo only listens on loopback (127.0.0.1, ::1 or localhost); refusing ${o.get('host')?.shown ?? host}`,
     );
   }
-  const dataDir = resolve(raw['data-dir'] ?? defaults.dataDir);
-  const database = raw.database ?? `sqlite:${resolve(dataDir, 'wsgate.db')}`;
-  if (!database.startsWith('sqlite:') && !/^postgres(ql)?:\/\//.test(database)) {
-    throw new ConfigError('--database must be sqlite:<path> or a postgres:// URL');
+  const dataDir = resolve(o.value('data-dir') ?? defaults.dataDir);
+  const database = o.value('database') ?? `sqlite:${resolve(dataDir, 'wsgate.db')}`;
+  if (!/^sqlite:./.test(database) && !/^postgres(ql)?:\/\/./.test(database)) {
+    o.fail('database', 'must be sqlite:<path> or a postgres:// URL');
   }
-  if (raw.redis !== undefined && !/^rediss?:\/\//.test(raw.redis)) {
-    throw new ConfigError('--redis must be a redis:// or rediss:// URL');
-  }
-
-  const logLevel = raw['log-level'] ?? defaults.logLevel;
-  if (!(logLevels as readonly string[]).includes(logLevel)) {
-    throw new ConfigError(`--log-level must be one of ${logLevels.join(', ')}`);
+  const redis = o.value('redis');
+  if (redis !== undefined && !/^rediss?:\/\/./.test(redis)) {
+    o.fail('redis', 'must be a redis:// or rediss:// URL');
   }
 
-  const secret = raw['hs256-secret'];
+  const logLevel = o.parse(
+    'log-level',
+    (v) =>
+      (logLevels as readonly string[]).includes(v)
+        ? (v as LogLevel)
+        : { broke: `must be one of ${logLevels.join(', ')}` },
+    defaults.logLevel,
+  );
+  const logFormat = o.parse(
+    'log-format',
+    (v): LogFormat | undefined | { broke: string } =>
+      (logFormats as readonly string[]).includes(v)
+        ? (v as LogFormat)
+        : { broke: `must be one of ${logFormats.join(', ')}` },
+    undefined,
+  );
+
+  const secret = o.value('hs256-secret');
   if (secret !== undefined && Buffer.byteLength(secret, 'utf8') < 32) {
-    throw new ConfigError('--hs256-secret must be at least 32 bytes long');
+    o.fail('hs256-secret', 'must be at least 32 bytes long');
   }
 
-  const accessTtl =
-    raw['access-ttl'] === undefined
-      ? defaults.accessTtl
-      : parseDuration('access-ttl', raw['access-ttl']);
-  const refreshTtl =
-    raw['refresh-ttl'] === undefined
-      ? defaults.refreshTtl
-      : parseDuration('refresh-ttl', raw['refresh-ttl']);
+  const accessTtl = o.parse('access-ttl', duration, defaults.accessTtl);
+  const refreshTtl = o.parse('refresh-ttl', duration, defaults.refreshTtl);
   if (refreshTtl < accessTtl) {
-    throw new ConfigError('--refresh-ttl must not be shorter than --access-ttl');
+    o.fail('refresh-ttl', `must not be shorter than the access token lifetime (${accessTtl} s)`);
   }
+  const issuer = o.parse('issuer', issuerUrl, listeningUrl(host, port));
+  const audience = o.parse(
+    'audience',
+    (v) => (v.trim() === '' ? { broke: 'must not be empty' } : v),
+    defaults.audience,
+  );
 
-  const audience = raw.audience ?? defaults.audience;
   let proxy: ProxyConfig;
   try {
-    proxy = parseProxyOptions(raw, [audience]);
+    proxy = parseProxyOptions(
+      {
+        proxy: o.value('proxy'),
+        'proxy-scope': o.value('proxy-scope'),
+        'proxy-audience': o.value('proxy-audience'),
+        'proxy-ca': o.value('proxy-ca'),
+      },
+      [audience],
+    );
   } catch (err) {
     if (err instanceof ProxyRouteError) throw new ConfigError(err.message);
     throw err;
@@ -449,50 +872,71 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
     host,
     dataDir,
     database,
-    redis: raw.redis,
-    redisPrefix: raw['redis-prefix'] ?? 'wsgate:',
-    origins: (raw.origin ?? []).map(normaliseOrigin),
+    databaseGiven: o.get('database') !== undefined,
+    redis,
+    redisPrefix: o.value('redis-prefix') ?? defaults.redisPrefix,
+    origins: parseOrigins(o),
     accessTtl,
     refreshTtl,
-    secureCookies: raw['secure-cookies'] ?? false,
-    logLevel: logLevel as LogLevel,
+    secureCookies: o.value('secure-cookies') ?? false,
+    logLevel,
+    logFormat,
     demo,
-    allowQueryTokens: raw['allow-query-tokens'] ?? demo,
-    issuer: raw.issuer ?? listeningUrl(host, port),
-    issuerDerived: raw.issuer === undefined,
+    allowQueryTokens: o.value('allow-query-tokens') ?? demo,
+    issuer,
+    issuerDerived: o.get('issuer') === undefined,
     audience,
+    audienceGiven: o.get('audience') !== undefined,
     hs256Secret: secret,
-    loginAttemptsPerMinute:
-      raw['login-attempts'] === undefined
-        ? defaults.loginAttemptsPerMinute
-        : parseInteger('login-attempts', raw['login-attempts'], 1, 1_000_000),
-    loginFailuresPerAddress: integerOption(
-      raw,
+    loginAttemptsPerMinute: o.parse(
+      'login-attempts',
+      integer(1, 1_000_000),
+      defaults.loginAttemptsPerMinute,
+    ),
+    loginFailuresPerAddress: o.parse(
       'login-failures-per-address',
+      integer(1, 1_000_000),
       defaults.loginFailuresPerAddress,
     ),
-    hashConcurrency: integerOption(raw, 'hash-concurrency', availableParallelism(), 1_024),
-    hashQueue: integerOption(raw, 'hash-queue', defaults.hashQueue, 100_000, 0),
-    auditFailureRate: integerOption(raw, 'audit-failure-rate', defaults.auditFailureRate),
-    ticketsPerMinute: integerOption(raw, 'tickets-per-minute', defaults.ticketsPerMinute),
-    refreshGrace:
-      raw['refresh-grace'] === undefined
-        ? defaults.refreshGrace
-        : Math.min(parseDurationOrZero('refresh-grace', raw['refresh-grace']), 60),
-    trustProxy: (raw['trust-proxy'] ?? []).map(normaliseCidr),
-    maxRooms: integerOption(raw, 'max-rooms', defaults.maxRooms),
-    upgradeTimeout:
-      raw['upgrade-timeout'] === undefined
-        ? 10
-        : parseDuration('upgrade-timeout', raw['upgrade-timeout']),
-    roomCreationsPerMinute: integerOption(
-      raw,
+    hashConcurrency: o.parse('hash-concurrency', integer(1, 1_024), availableParallelism()),
+    hashQueue: o.parse('hash-queue', integer(0, 100_000), defaults.hashQueue),
+    auditFailureRate: o.parse(
+      'audit-failure-rate',
+      integer(1, 1_000_000),
+      defaults.auditFailureRate,
+    ),
+    ticketsPerMinute: o.parse(
+      'tickets-per-minute',
+      integer(1, 1_000_000),
+      defaults.ticketsPerMinute,
+    ),
+    refreshGrace: o.parse(
+      'refresh-grace',
+      (v) => {
+        if (/^\s*0+[smhd]?\s*$/.test(v)) return 0;
+        const seconds = duration(v);
+        return typeof seconds === 'number' ? Math.min(seconds, 60) : seconds;
+      },
+      defaults.refreshGrace,
+    ),
+    trustProxy: parseTrustProxy(o),
+    metricsToken: o.parse(
+      'metrics-token',
+      (v) =>
+        Buffer.byteLength(v, 'utf8') < 16 || !/^[\x21-\x7e]+$/.test(v)
+          ? { broke: 'must be at least 16 printable ASCII characters' }
+          : v,
+      undefined,
+    ),
+    upgradeTimeout: o.parse('upgrade-timeout', duration, defaults.upgradeTimeout),
+    maxRooms: o.parse('max-rooms', integer(1, 1_000_000), defaults.maxRooms),
+    roomCreationsPerMinute: o.parse(
       'room-creations-per-minute',
+      integer(1, 1_000_000),
       defaults.roomCreationsPerMinute,
     ),
-    welcomeRooms: integerOption(raw, 'welcome-rooms', defaults.welcomeRooms),
-    metricsToken: metricsToken(raw['metrics-token']),
-    limits: parseLimits(raw),
+    welcomeRooms: o.parse('welcome-rooms', integer(1, 1_000_000), defaults.welcomeRooms),
+    limits: parseLimits(o),
     proxies: proxy.proxies,
     proxyCa: proxy.proxyCa,
   };

@@ -50,11 +50,16 @@ export class WsgateError extends Error {
   readonly closeCode: number;
   /** Seconds a client should wait before retrying, for `rate_limited`. */
   readonly retryAfter: number | undefined;
+  /**
+   * Why, for the operator's debug log only (e.g. `iss expected X, got Y`): never sent to the
+   * client, never holding a secret.
+   */
+  readonly reason: string | undefined;
 
   constructor(
     code: ErrorCode,
     message?: string,
-    options?: { retryAfter?: number; cause?: unknown },
+    options?: { retryAfter?: number; cause?: unknown; reason?: string },
   ) {
     const entry: CatalogueEntry = catalogue[code];
     super(
@@ -66,6 +71,7 @@ export class WsgateError extends Error {
     this.status = entry.status;
     this.closeCode = entry.close;
     this.retryAfter = options?.retryAfter;
+    this.reason = options?.reason;
   }
 }
 

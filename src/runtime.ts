@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
 import { Redis } from 'ioredis';
-import type { Config } from './config.js';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ConfigError, isLoopback, redactUrl, type Config } from './config.js';
 import { systemClock, type Clock } from './clock.js';
 import { createLogger } from './log.js';
 import { openStorage } from './storage/open.js';
-import { UserExistsError, type Storage } from './storage/types.js';
+import { UserExistsError, type Deployment, type Storage } from './storage/types.js';
 import {
   generateSigningKey,
   keySetFromSecret,
@@ -42,6 +44,17 @@ export interface Runtime {
   readonly tickets: TicketStore;
   /** The cluster bus: Redis under `--redis`, or one given by embedding code; none on a lone node. */
   readonly bus: PubSub | undefined;
+  /**
+   * The deployment's issuer and audience: the stored ones, or this start's candidates until
+   * {@link Runtime.claimDeployment} stores them.
+   */
+  readonly deployment: Deployment;
+  /**
+   * Stores the issuer and audience if this is the deployment's first start — the derived issuer
+   * being `listeningUrl` when given (a server on port 0) — and adopts what is stored.
+   * Throws a ConfigError for a first start on a non-loopback address without `--issuer`.
+   */
+  claimDeployment(listeningUrl?: string): Promise<Deployment>;
   close(): Promise<void>;
 }
 
@@ -62,7 +75,7 @@ export async function createRuntime(
 ): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger(config.logLevel);
-  const storage = options.storage ?? openStorage(config.database);
+  const storage = options.storage ?? openConfiguredStorage(config);
   const bus =
     options.bus ??
     (config.redis === undefined
@@ -82,7 +95,14 @@ export async function createRuntime(
   const loginLimits = { limit: config.loginAttemptsPerMinute, windowMs: 60_000 };
   const addressLimits = { limit: config.loginFailuresPerAddress, windowMs: 60_000 };
   try {
-    await storage.migrate();
+    await storage.migrate().catch((err: unknown) => {
+      throw new Error(`database ${databaseName(config)}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    });
+    const stored = await storage.getDeployment();
+    if (stored !== undefined) checkDeployment(config, stored);
+    let deployment: Deployment = stored ?? { issuer: config.issuer, audience: config.audience };
     // A shared secret; else SQLite's data-dir key file; else keys shared through the database,
     // so that every node of a cluster signs and verifies with the same keys.
     const keys =
@@ -113,8 +133,8 @@ export async function createRuntime(
       recentRotations:
         options.recentRotations ??
         (redis ? new RedisRecentRotations(redis, { prefix }) : new MemoryRecentRotations()),
-      issuer: config.issuer,
-      audience: config.audience,
+      issuer: deployment.issuer,
+      audience: deployment.audience,
       accessTtl: config.accessTtl,
       refreshTtl: config.refreshTtl,
       onAudit: (event) => log.info({ audit: event }, event.event),
@@ -135,6 +155,22 @@ export async function createRuntime(
         options.tickets ??
         (redis ? new RedisTicketStore(redis, { prefix }) : new MemoryTicketStore()),
       bus,
+      get deployment() {
+        return deployment;
+      },
+      async claimDeployment(listeningUrl?: string) {
+        if (stored !== undefined) return deployment;
+        if (config.issuerDerived && !isLoopback(config.host)) throw firstStartNeedsIssuer(config);
+        const candidate = {
+          issuer: config.issuerDerived ? (listeningUrl ?? config.issuer) : config.issuer,
+          audience: config.audience,
+        };
+        deployment = await storage.ensureDeployment(candidate);
+        // Another node's first start may have won the race.
+        checkDeployment(config, deployment);
+        sessions.setIssuer(deployment.issuer, deployment.audience);
+        return deployment;
+      },
       close: async () => {
         await bus?.close();
         await closeRedis(redis);
@@ -147,6 +183,69 @@ export async function createRuntime(
     await storage.close();
     throw err;
   }
+}
+
+/** The database as a message may show it: the path, or the URL without its password. */
+function databaseName(config: Config): string {
+  return config.database.startsWith('sqlite:')
+    ? config.database.slice('sqlite:'.length)
+    : redactUrl(config.database);
+}
+
+/**
+ * Opens the configured database. The default SQLite file lives in the data dir, created on first
+ * start; a `--database sqlite:` path must be in a directory that exists.
+ */
+function openConfiguredStorage(config: Config): Storage {
+  if (config.database.startsWith('sqlite:')) {
+    const path = config.database.slice('sqlite:'.length);
+    if (path !== ':memory:') {
+      if (config.databaseGiven) {
+        if (!existsSync(dirname(path))) {
+          throw new ConfigError(
+            `--database ${config.database}: the directory ${dirname(path)} does not exist`,
+          );
+        }
+      } else mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    }
+  }
+  try {
+    return openStorage(config.database);
+  } catch (err) {
+    throw new Error(`database ${databaseName(config)}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function firstStartNeedsIssuer(config: Config): ConfigError {
+  return new ConfigError(
+    `the first start of a deployment on the non-loopback address ${config.host} needs --issuer, its public URL (e.g. --issuer https://chat.example); every node and the CLI then use the stored value`,
+  );
+}
+
+/** Refuses an `--issuer` or `--audience` that contradicts the deployment's stored one. */
+function checkDeployment(config: Config, stored: Deployment): void {
+  if (!config.issuerDerived && config.issuer !== stored.issuer) {
+    throw new ConfigError(
+      `--issuer ${config.issuer} differs from the deployment's stored issuer ${stored.issuer}; leave --issuer out to use the stored one`,
+    );
+  }
+  if (config.audienceGiven && config.audience !== stored.audience) {
+    throw new ConfigError(
+      `--audience ${config.audience} differs from the deployment's stored audience ${stored.audience}; leave --audience out to use the stored one`,
+    );
+  }
+}
+
+/**
+ * Refuses, before anything is created, the first start of an SQLite deployment on a non-loopback
+ * address without `--issuer`. (On PostgreSQL the check runs once the database says whether this
+ * is a first start.)
+ */
+export function checkFirstStart(config: Config): void {
+  if (!config.issuerDerived || isLoopback(config.host)) return;
+  if (!config.database.startsWith('sqlite:')) return;
+  const path = config.database.slice('sqlite:'.length);
+  if (path !== ':memory:' && !existsSync(path)) throw firstStartNeedsIssuer(config);
 }
 
 /** A command connection for the Redis-backed stores, with the bus's error handling. */

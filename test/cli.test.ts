@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -9,6 +9,7 @@ import { keySetFromStoredKeys, keyFileName, type StoredKey } from '../src/tokens
 import { verifyToken } from '../src/tokens/verify.js';
 import { postForm } from './support/server.js';
 import { bin, cleanEnv, ensureBuilt, repo, wsgate } from './support/cli.js';
+import { configOptions } from '../src/config.js';
 
 const defaultIssuer = 'http://127.0.0.1:8000';
 
@@ -107,8 +108,10 @@ describe('wsgate user', () => {
       'pw-from-stdin\n',
     );
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /--password/);
-    assert.match(run.stderr, /Usage:/);
+    assert.equal(
+      run.stderr,
+      'wsgate user add: unknown option --password (wsgate user add --help)\n',
+    );
     await addUser(dataDir, 'carol');
     const list = await wsgate(['user', 'list', '--data-dir', dataDir]);
     assert.doesNotMatch(list.stdout, /^bob/m, 'bob was not created');
@@ -295,11 +298,13 @@ describe('wsgate usage errors', () => {
     assert.ok(!existsSync(dataDir));
   });
 
-  it('answers an unknown command with exit code 2 and the usage', async () => {
+  it('answers an unknown command with exit code 2 and one line listing the commands', async () => {
     const run = await wsgate(['frobnicate', '--data-dir', freshDataDir()]);
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /unknown command "frobnicate"/);
-    assert.match(run.stderr, /Usage:/);
+    assert.match(
+      run.stderr,
+      /^wsgate: unknown command "frobnicate"; the commands are serve, user, token, sessions, audit\b.*\(wsgate --help\)\n$/,
+    );
   });
 
   // main() opens the runtime (creating the data dir, the database and a signing key) before it
@@ -317,7 +322,7 @@ describe('wsgate usage errors', () => {
     assert.match(none.stdout, /Usage:/);
     const help = await wsgate(['--help']);
     assert.equal(help.code, 0);
-    assert.match(help.stdout, /wsgate user add <name>/);
+    assert.match(help.stdout, /^ {2}user add <name> +create a user$/m);
   });
 
   it('refuses a bad option value with exit code 2 naming the option', async () => {
@@ -331,6 +336,101 @@ describe('wsgate usage errors', () => {
     ]);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /--access-ttl/);
+  });
+});
+
+describe('wsgate usage errors are one line naming the argument, exit 2, and create nothing', () => {
+  const cases: [string, string[], RegExp, NodeJS.ProcessEnv?][] = [
+    [
+      'a group without its command',
+      ['user'],
+      /^wsgate user: missing command: add, passwd, disable, enable or list /,
+    ],
+    ['user add without a name', ['user', 'add'], /^wsgate user add: missing <name> /],
+    ['an unknown flag', ['serve', '--bogus'], /^wsgate serve: unknown option --bogus /],
+    ['a flag before the command', ['--bogus'], /^wsgate: the command comes first/],
+    [
+      'a negative duration',
+      ['serve', '--access-ttl', '-1'],
+      /^wsgate serve: --access-ttl "-1" must be a duration/,
+    ],
+    ['a flag without its value', ['user', 'list', '--data-dir'], /--data-dir needs a value/],
+    [
+      'a flag of another command',
+      ['user', 'list', '--json'],
+      /^wsgate user list: unknown option --json /,
+    ],
+    [
+      'a serve-only option on another command',
+      ['user', 'list', '--demo'],
+      /^wsgate user list: unknown option --demo /,
+    ],
+    [
+      'an extra argument',
+      ['serve', 'extra-arg'],
+      /^wsgate serve: unexpected argument "extra-arg" /,
+    ],
+    [
+      'a bad --since',
+      ['audit', '--since', 'bogus'],
+      /^wsgate audit: --since "bogus" must be a duration/,
+    ],
+    [
+      'a bad --limit',
+      ['audit', '--limit', '0'],
+      /^wsgate audit: --limit "0" must be a whole number/,
+    ],
+    [
+      'a bad variable',
+      ['user', 'list'],
+      /^wsgate user list: PORT="abc" must be a whole number/,
+      { PORT: 'abc' },
+    ],
+    ['a session id and --user', ['sessions', 'revoke', 'abc', '--user', 'alice'], /not both/],
+  ];
+  for (const [what, args, message, env] of cases) {
+    it(`refuses ${what}`, async () => {
+      const dataDir = join(freshDataDir(), 'never');
+      const run = await wsgate(
+        args.includes('--data-dir') ? args : [...args, '--data-dir', dataDir],
+        '',
+        { WSGATE_DATA_DIR: dataDir, ...env },
+      );
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, message);
+      assert.equal(run.stderr.trimEnd().split('\n').length, 1, run.stderr);
+      assert.ok(!existsSync(dataDir), `${dataDir} was created`);
+    });
+  }
+});
+
+describe('wsgate help', () => {
+  it('explains each command on its own: serve --help and user add --help differ', async () => {
+    const serveHelp = await wsgate(['serve', '--help']);
+    const addHelp = await wsgate(['user', 'add', '--help']);
+    assert.equal(serveHelp.code, 0);
+    assert.equal(addHelp.code, 0);
+    assert.match(serveHelp.stdout, /^Usage: wsgate serve \[options\]/);
+    assert.match(addHelp.stdout, /^Usage: wsgate user add <name> \[options\]/);
+    assert.match(addHelp.stdout, /--scopes SCOPES/);
+    assert.doesNotMatch(serveHelp.stdout, /--scopes/);
+    assert.doesNotMatch(addHelp.stdout, /--demo|--origin|--max-message/);
+  });
+
+  it('lists every configuration option with its variable in serve --help', async () => {
+    const { stdout } = await wsgate(['serve', '--help']);
+    for (const [name, spec] of Object.entries(configOptions)) {
+      assert.match(stdout, new RegExp(`^ {2}--${name}\\b`, 'm'), `--${name} is missing`);
+      assert.ok(stdout.includes(spec.env), `${spec.env} is missing`);
+    }
+  });
+
+  it('lists the commands of a group with wsgate user --help', async () => {
+    const run = await wsgate(['user', '--help']);
+    assert.equal(run.code, 0);
+    for (const sub of ['add', 'passwd', 'disable', 'enable', 'list']) {
+      assert.match(run.stdout, new RegExp(`wsgate user ${sub}\\b`));
+    }
   });
 });
 
@@ -439,6 +539,64 @@ describe('wsgate serve', () => {
       assert.ok(existsSync(join(dataDir, 'wsgate.db')));
     },
   );
+
+  it(
+    'issues a token with no --port that a server on another port accepts: both use the stored issuer',
+    { timeout: 60_000 },
+    async () => {
+      const dataDir = freshDataDir();
+      const server = await serve(['--port', '0', '--data-dir', dataDir]);
+      try {
+        await addUser(dataDir, 'alice');
+        const issued = await issueJson(dataDir, 'alice');
+        assert.equal(decodeJwtPart(issued.access_token.split('.')[1]).iss, server.url);
+        const res = await fetch(`${server.url}/ws-ticket`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${issued.access_token}` },
+        });
+        assert.equal(res.status, 200);
+      } finally {
+        server.child.kill('SIGTERM');
+        await server.exit;
+      }
+    },
+  );
+
+  it('refuses a first start on 0.0.0.0 without --issuer with exit 2, creating nothing', async () => {
+    const dataDir = join(freshDataDir(), 'never');
+    const run = await wsgate(['serve', '--host', '0.0.0.0', '--port', '0', '--data-dir', dataDir]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^wsgate serve: the first start .* 0\.0\.0\.0 needs --issuer/);
+    assert.ok(!existsSync(dataDir));
+  });
+
+  it('names the file when the signing keys are not valid JSON, and the directory of a --database that does not exist', async () => {
+    const dataDir = freshDataDir();
+    writeFileSync(join(dataDir, keyFileName), '{');
+    const keys = await wsgate(['user', 'list', '--data-dir', dataDir]);
+    assert.equal(keys.code, 1);
+    assert.match(keys.stderr, new RegExp(`${join(dataDir, keyFileName)} is not valid JSON`));
+    const missing = join(freshDataDir(), 'no', 'such');
+    const db = await wsgate(['user', 'list', '--database', `sqlite:${missing}/x.db`]);
+    assert.equal(db.code, 2);
+    assert.match(db.stderr, /the directory .*no\/such does not exist/);
+    assert.ok(!existsSync(missing));
+  });
+
+  it('says which port is busy, exit 1, creating no data dir', async () => {
+    const first = await serve(['--port', '0', '--data-dir', freshDataDir()]);
+    try {
+      const dataDir = join(freshDataDir(), 'never');
+      const port = new URL(first.url).port;
+      const run = await wsgate(['serve', '--port', port, '--data-dir', dataDir]);
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, new RegExp(`^wsgate serve: --port ${port}: .* is already in use`));
+      assert.ok(!existsSync(dataDir));
+    } finally {
+      first.child.kill('SIGTERM');
+      await first.exit;
+    }
+  });
 
   // With --port 0 the issuer is computed before listen(), so it (and everything derived from it)
   // names port 0: the RFC 8414 metadata points clients at http://127.0.0.1:0/token.

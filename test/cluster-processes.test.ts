@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { WsgateClient, type ServerFrame } from '../src/client/index.js';
-import { ensureBuilt, startServeProcess, type ServeProcess } from './support/cli.js';
+import { ensureBuilt, startServeProcess, wsgate, type ServeProcess } from './support/cli.js';
 import {
   postgresReachable,
   postgresUrl as pgUrl,
@@ -27,9 +27,6 @@ import { eventWaiter } from './support/client-events.js';
  * Redis restart — and the client SDK reconnecting through them. The nodes share nothing but the
  * database and Redis: each has its own data dir.
  */
-
-/** Every node gets the same issuer, as docs/deploy.md asks: the default is each node's own URL. */
-const issuer = 'http://wsgate.cluster.test';
 
 async function whyUnavailable(): Promise<string | false> {
   if (!(await postgresReachable())) return unreachable('PostgreSQL', pgUrl);
@@ -91,7 +88,10 @@ interface NodeProcess extends ServeProcess {
 
 const nodes = new Set<NodeProcess>();
 
-/** Starts `wsgate serve --demo` on port 0 as a real process in cluster mode. */
+/**
+ * Starts `wsgate serve --demo` on port 0 as a real process in cluster mode. No `--issuer`, as
+ * docs/deploy.md starts nodes: the deployment's first start stores the issuer for all of them.
+ */
 async function startNode(name: string, redis = redisUrl): Promise<NodeProcess> {
   const args = [
     '--demo',
@@ -105,8 +105,6 @@ async function startNode(name: string, redis = redisUrl): Promise<NodeProcess> {
     redis,
     '--redis-prefix',
     redisPrefix,
-    '--issuer',
-    issuer,
   ];
   const node: NodeProcess = { name, ...(await startServeProcess(args, `node ${name}`)) };
   nodes.add(node);
@@ -485,6 +483,44 @@ describe('cluster of real wsgate processes on PostgreSQL and Redis', { skip }, (
       redis.disconnect();
     }
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts three nodes with no --issuer on one database: tokens from each node and from the CLI verify on every node', async () => {
+    const three = await Promise.all([startNode('A'), startNode('B'), startNode('C')]);
+    try {
+      const issuers = await Promise.all(
+        three.map(async (node) => {
+          const res = await fetch(`${node.url}/.well-known/oauth-authorization-server`);
+          return ((await res.json()) as { issuer: string }).issuer;
+        }),
+      );
+      assert.equal(new Set(issuers).size, 1, `one issuer for the deployment: ${issuers.join(' ')}`);
+      const cli = await wsgate([
+        'token',
+        'issue',
+        'johndoe',
+        '--database',
+        database,
+        '--data-dir',
+        tempDir('cli'),
+      ]);
+      assert.equal(cli.code, 0, cli.stderr);
+      const tokens = [
+        ...(await Promise.all(three.map((node) => accessToken(node, 'johndoe', 'secret')))),
+        cli.stdout.trim(),
+      ];
+      for (const node of three) {
+        for (const token of tokens) {
+          const res = await fetch(`${node.url}/ws-ticket`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}` },
+          });
+          assert.equal(res.status, 200, `node ${node.name} accepts every node's token`);
+        }
+      }
+    } finally {
+      await Promise.all(three.map(stopNode));
+    }
   });
 
   it('lets johndoe on node A and janedoe on node B chat both ways, each seeing every message once', async () => {

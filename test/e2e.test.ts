@@ -302,6 +302,16 @@ describe('browser end-to-end (Chromium)', { skip }, () => {
         await page.locator('#messages li', { hasText: '"sub":"johndoe"' }).waitFor();
         await shot(page, 'demo-token');
 
+        // A refused token: the page offers wsgate.v1, so it sees the close code and reason, and
+        // the previous connection's output is gone.
+        await page.locator('#token').fill('not-a-token');
+        await page.locator('#connect button[type="submit"]').click();
+        await page.locator('#messages li', { hasText: /^Connection closed: 4401 / }).waitFor();
+        const lines = await page.locator('#messages li').allTextContents();
+        assert.equal(lines.length, 1, lines.join(' | '));
+        assert.match(lines[0] ?? '', /^Connection closed: 4401 \S/);
+        await shot(page, 'demo-token-refused');
+
         // Demo mode sets the cookies of user test. Fetched through the context's own request client
         // (same cookie jar): a browser *navigating* to this JSON URL also asks for /favicon.ico,
         // which the server answers 404 — a console error that has nothing to do with the pages.

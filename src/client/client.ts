@@ -137,6 +137,8 @@ export class WsgateClient extends Emitter<ClientEvents> {
   /** Raw mode: whether the current socket has said anything yet (see #onText). */
   #greeted = false;
   #reauthenticating = false;
+  /** The token whose `expiring` was answered: each token is replaced in band at most once. */
+  #renewed: string | undefined;
   readonly #rooms = new Map<string, RoomLog>();
   readonly #sends = new Map<string, Pending<number>>();
   #pings: Pending<void>[] = [];
@@ -476,10 +478,14 @@ export class WsgateClient extends Emitter<ClientEvents> {
   /** On `expiring`: fetch a new token and present it in band, without dropping the socket. */
   async #reauthenticate(): Promise<void> {
     if (!this.#getToken || this.#reauthenticating) return;
+    if (this.#token !== undefined && this.#renewed === this.#token) return;
     const socket = this.#socket;
     this.#reauthenticating = true;
+    this.#renewed = this.#token;
     try {
       const token = checkCredential(await this.#getToken(), 'getToken');
+      // The same token again renews nothing; the server closes with 4419 at its exp.
+      if (token === this.#token) return;
       this.#token = token;
       this.#needsToken = false;
       if (socket === this.#socket) this.#writeFrame({ type: 'auth', token });

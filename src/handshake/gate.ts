@@ -618,6 +618,9 @@ export class Gate {
       afterUpgrade,
     };
     this.#o.log?.info({ handshake: event }, 'handshake rejected');
+    if (error.reason !== undefined) {
+      this.#o.log?.debug({ code: error.code, reason: error.reason }, `refused: ${error.reason}`);
+    }
     this.#o.onReject?.(event);
   }
 

@@ -24,6 +24,9 @@ const tokenErrors = new Set<ErrorCode>([
 
 /** Sends a catalogue error with its status, body and, for 401, a `WWW-Authenticate` challenge. */
 export function sendError(reply: FastifyReply, err: WsgateError): FastifyReply {
+  if (err.reason !== undefined) {
+    reply.request.log.debug({ code: err.code, reason: err.reason }, `refused: ${err.reason}`);
+  }
   if (err.status === 401) {
     reply.header(
       'www-authenticate',

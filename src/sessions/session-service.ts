@@ -104,9 +104,13 @@ export class SessionService {
     return this.#o.issuer;
   }
 
-  /** Fixes the issuer once the listening address is known (a server started on port 0). */
-  setIssuer(issuer: string): void {
-    this.#o = { ...this.#o, issuer };
+  get audience(): string {
+    return this.#o.audience;
+  }
+
+  /** Adopts the deployment's stored issuer and audience (on its first start they become known late). */
+  setIssuer(issuer: string, audience: string = this.#o.audience): void {
+    this.#o = { ...this.#o, issuer, audience };
   }
 
   /** Revocations up to here are known; later ones are picked up by {@link pollRevocations}. */

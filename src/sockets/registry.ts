@@ -91,8 +91,9 @@ export class SocketRegistry {
   /** Swaps in the principal of a new token (in-band re-authentication) and its expiry. */
   renew(live: LiveSocket, principal: Principal): void {
     this.#unindex(live);
+    // `expiring` is sent once per token: the same token again (same exp) is not warned twice.
+    if (principal.claims?.exp !== live.principal.claims?.exp) live.warned = false;
     live.principal = principal;
-    live.warned = false;
     this.#index(live);
     this.#schedule(live);
   }
@@ -149,7 +150,11 @@ export class SocketRegistry {
       return;
     }
     const expMs = exp * 1000;
-    const warnAt = expMs - this.#warnBeforeMs;
+    // min(warning, half the token's lifetime): a token shorter than twice the warning is warned
+    // halfway, not at once — else every in-band re-auth would draw the next `expiring` at once.
+    const iat = live.principal.claims?.iat;
+    const lifetimeMs = iat === undefined ? Infinity : (exp - iat) * 1000;
+    const warnAt = expMs - Math.min(this.#warnBeforeMs, lifetimeMs / 2);
     // A socket that arrives (or re-authenticates) inside the warning window is warned at once.
     live.next = live.v1 && !live.warned ? Math.min(Math.max(warnAt, this.#clock()), expMs) : expMs;
     this.#queue.push(live.next, live);

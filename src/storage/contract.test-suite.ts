@@ -658,5 +658,30 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         assert.equal(answers.filter(Boolean).length, 1);
       });
     });
+
+    describe('deployment', () => {
+      it('has none until the first start stores one, then keeps the first', async () => {
+        assert.equal(await storage.getDeployment(), undefined);
+        const first = { issuer: 'https://chat.example', audience: 'wsgate' };
+        assert.deepEqual(await storage.ensureDeployment(first), first);
+        assert.deepEqual(
+          await storage.ensureDeployment({ issuer: 'http://127.0.0.1:8000', audience: 'other' }),
+          first,
+        );
+        assert.deepEqual(await storage.getDeployment(), first);
+      });
+
+      it('agrees on one issuer when first starts race', async () => {
+        const answers = await Promise.all(
+          [1, 2, 3, 4].map((n) =>
+            storage.ensureDeployment({
+              issuer: `http://127.0.0.1:${8000 + n}`,
+              audience: 'wsgate',
+            }),
+          ),
+        );
+        assert.equal(new Set(answers.map((d) => d.issuer)).size, 1);
+      });
+    });
   });
 }

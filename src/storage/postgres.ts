@@ -13,6 +13,7 @@ import {
   type Storage,
   type StoredAuditEvent,
   type StoredKey,
+  type Deployment,
   type User,
 } from './types.js';
 import {
@@ -99,6 +100,13 @@ const migrations: readonly string[] = [
      PRIMARY KEY (issuer, jti)
    );
    CREATE INDEX logout_tokens_expires ON logout_tokens(expires_at);`,
+
+  `CREATE TABLE deployment (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     issuer TEXT NOT NULL,
+     audience TEXT NOT NULL,
+     created_at BIGINT NOT NULL
+   );`,
 ];
 
 /** First key of the migration advisory lock ("wsgt"); the second is the schema's hash. */
@@ -519,6 +527,24 @@ export class PostgresStorage implements Storage {
       [issuer, jti, expiresAt],
     );
     return rowCount === 1;
+  }
+
+  async getDeployment(): Promise<Deployment | undefined> {
+    const { rows } = await this.#query<Deployment>(
+      'SELECT issuer, audience FROM deployment WHERE id = 1',
+    );
+    const row = rows[0];
+    return row === undefined ? undefined : { issuer: row.issuer, audience: row.audience };
+  }
+
+  async ensureDeployment(candidate: Deployment): Promise<Deployment> {
+    await this.#query(
+      'INSERT INTO deployment (id, issuer, audience, created_at) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING',
+      [scrub(candidate.issuer), scrub(candidate.audience), Date.now()],
+    );
+    const stored = await this.getDeployment();
+    if (stored === undefined) throw new Error('the deployment row vanished');
+    return stored;
   }
 
   async ensureSigningKeys(candidate: StoredKey): Promise<StoredKey[]> {

@@ -8,6 +8,7 @@ import {
   type ExternalRevocation,
   type NewChatMessage,
   type StoredKey,
+  type Deployment,
   type NewSession,
   type NewUser,
   type RevocationReason,
@@ -98,6 +99,13 @@ const migrations: readonly string[] = [
      PRIMARY KEY (issuer, jti)
    );
    CREATE INDEX logout_tokens_expires ON logout_tokens(expires_at);`,
+
+  `CREATE TABLE deployment (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     issuer TEXT NOT NULL,
+     audience TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );`,
 ];
 
 interface AuditRow {
@@ -399,6 +407,22 @@ export class SqliteStorage implements Storage {
       })
       .immediate();
     return Promise.resolve(recorded === 1);
+  }
+
+  getDeployment(): Promise<Deployment | undefined> {
+    const row = this.#sql('SELECT issuer, audience FROM deployment WHERE id = 1').get() as
+      Deployment | undefined;
+    return Promise.resolve(row === undefined ? undefined : { ...row });
+  }
+
+  ensureDeployment(candidate: Deployment): Promise<Deployment> {
+    this.#sql(
+      'INSERT INTO deployment (id, issuer, audience, created_at) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+    ).run(candidate.issuer, candidate.audience, Date.now());
+    const row = this.#sql(
+      'SELECT issuer, audience FROM deployment WHERE id = 1',
+    ).get() as Deployment;
+    return Promise.resolve({ ...row });
   }
 
   ensureSigningKeys(candidate: StoredKey): Promise<StoredKey[]> {

@@ -182,6 +182,20 @@ export interface Storage {
    */
   recordLogoutToken(issuer: string, jti: string, expiresAt: number, now: number): Promise<boolean>;
 
+  /** The deployment's issuer and audience, once its first start has stored them. */
+  getDeployment(): Promise<Deployment | undefined>;
+  /**
+   * Stores `candidate` as the deployment's issuer and audience unless some are stored already,
+   * atomically, and answers what is stored: nodes starting at once agree on one.
+   */
+  ensureDeployment(candidate: Deployment): Promise<Deployment>;
+
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(filter?: { since?: number; limit?: number }): Promise<StoredAuditEvent[]>;
+}
+
+/** What every node and the CLI of one deployment share: the `iss` and `aud` of its tokens. */
+export interface Deployment {
+  readonly issuer: string;
+  readonly audience: string;
 }

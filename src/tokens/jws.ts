@@ -20,7 +20,7 @@ export interface VerifiedJws {
 
 /** `invalid_token`, with the precise reason kept as the cause (logged, never sent). */
 export function invalidToken(reason: string): WsgateError {
-  return new WsgateError('invalid_token', undefined, { cause: new Error(reason) });
+  return new WsgateError('invalid_token', undefined, { cause: new Error(reason), reason });
 }
 
 /** Refuses what Buffer would let by: a stray base64 character and malformed UTF-8. */

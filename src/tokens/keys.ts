@@ -113,7 +113,15 @@ function readKeyFile(path: string): StoredKey[] | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const parsed = JSON.parse(text) as { keys?: StoredKey[] };
+  let parsed: { keys?: StoredKey[] };
+  try {
+    parsed = JSON.parse(text) as { keys?: StoredKey[] };
+  } catch (err) {
+    throw new Error(
+      `${path} is not valid JSON (${(err as Error).message}); restore it from a backup, or remove it to make new keys (every token then stops verifying)`,
+      { cause: err },
+    );
+  }
   if (!Array.isArray(parsed.keys) || parsed.keys.length === 0) {
     throw new Error(`${path} holds no signing keys`);
   }

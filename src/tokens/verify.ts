@@ -55,15 +55,27 @@ function normaliseTyp(typ: unknown): string | undefined {
 
 const requiredClaims = ['exp', 'iat', 'sub', 'jti', 'sid'] as const;
 
+/** A claim's value as a debug log may quote it: JSON, cut short. */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? 'nothing';
+  return text.length > 120 ? `${text.slice(0, 120)}…` : text;
+}
+
+function refused(reason: string): WsgateError {
+  return new WsgateError('invalid_token', undefined, { reason });
+}
+
 /** The registered claims (RFC 7519 §4.1) as jose checks them, with no clock tolerance. */
 function checkRegisteredClaims(payload: Record<string, unknown>, options: VerifyOptions): void {
   for (const claim of requiredClaims) {
-    if (!(claim in payload)) throw new WsgateError('invalid_token');
+    if (!(claim in payload)) throw refused(`no ${claim} claim`);
   }
-  if (payload.iss !== options.issuer) throw new WsgateError('invalid_token');
+  if (payload.iss !== options.issuer) {
+    throw refused(`iss expected ${shown(options.issuer)}, got ${shown(payload.iss)}`);
+  }
   const aud = payload.aud;
   if (!(aud === options.audience || (Array.isArray(aud) && aud.includes(options.audience))))
-    throw new WsgateError('invalid_token');
+    throw refused(`aud expected ${shown(options.audience)}, got ${shown(aud)}`);
   if (typeof payload.iat !== 'number') throw new WsgateError('invalid_token');
   if (payload.nbf !== undefined && typeof payload.nbf !== 'number')
     throw new WsgateError('invalid_token');
@@ -74,8 +86,10 @@ function checkRegisteredClaims(payload: Record<string, unknown>, options: Verify
 /** `nbf` and `exp` against the clock: checked on every use, cached or not. */
 function checkTime(exp: number, nbf: number | undefined, nowMs: number): void {
   const now = Math.floor(nowMs / 1000);
-  if (nbf !== undefined && nbf > now) throw new WsgateError('invalid_token');
-  if (exp <= now) throw new WsgateError('token_expired');
+  if (nbf !== undefined && nbf > now) throw refused(`nbf is ${nbf - now} s in the future`);
+  if (exp <= now) {
+    throw new WsgateError('token_expired', undefined, { reason: `expired ${now - exp} s ago` });
+  }
 }
 
 /**

@@ -70,15 +70,26 @@ export interface Run {
   readonly stderr: string;
 }
 
-/** Runs `wsgate <args>` as a real process; `input` is written to its standard input, which then closes. */
-export function wsgate(args: readonly string[], input = ''): Promise<Run> {
+/**
+ * Runs `wsgate <args>` as a real process; `input` is written to its standard input, which then
+ * closes; `env` adds variables to the clean environment.
+ */
+export function wsgate(
+  args: readonly string[],
+  input = '',
+  env: NodeJS.ProcessEnv = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: repo, env: cleanEnv() });
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: repo,
+      env: { ...cleanEnv(), ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    // Generous: on a loaded machine a CLI process can take many seconds just to start.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -107,7 +118,7 @@ export interface ServeProcess {
 export async function startServeProcess(
   args: readonly string[],
   name = 'wsgate',
-  startMs = 15_000,
+  startMs = 60_000,
 ): Promise<ServeProcess> {
   const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd: repo, env: cleanEnv() });
   let stderr = '';

@@ -23,3 +23,18 @@ export function appendLine(list: HTMLElement, text: string): void {
 export function wsBase(): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
 }
+
+/** The socket shown on a demo page: the list is cleared, then each message and how it closed. */
+let shown: WebSocket | undefined;
+export function showSocket(list: HTMLElement, ws: WebSocket): void {
+  shown?.close(1000);
+  shown = ws;
+  list.replaceChildren();
+  ws.onmessage = (e: MessageEvent<string>) => {
+    if (shown === ws) appendLine(list, e.data);
+  };
+  ws.onclose = (e) => {
+    if (shown !== ws) return;
+    appendLine(list, `Connection closed: ${e.code}${e.reason ? ` ${e.reason}` : ''}`);
+  };
+}

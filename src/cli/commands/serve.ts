@@ -1,0 +1,41 @@
+import { isLoopback, type Config } from '../../config.js';
+import type { Command } from '../command.js';
+
+/** What a production start should not do unawares: plain HTTP on a public address. */
+export function startupWarnings(config: Config, issuer: string): string[] {
+  if (isLoopback(config.host)) return [];
+  if (issuer.startsWith('https://') || config.secureCookies) return [];
+  return [
+    `listening on ${config.host}, a non-loopback address, with the issuer ${issuer} on plain HTTP and cookies without Secure: put wsgate behind a TLS terminator, give --issuer https://… and --secure-cookies (docs/deploy.md)`,
+  ];
+}
+import { startServer } from '../../server/serve.js';
+
+export const serve: Command = {
+  name: 'serve',
+  summary: 'start a node (default http://127.0.0.1:8000)',
+  description:
+    'Starts a wsgate node: the HTTP endpoints, the WebSocket endpoints and the chat. The first start creates the database, the signing keys and the issuer of the deployment; later starts and other nodes on the same database use them. Stops gracefully on SIGINT or SIGTERM (open sockets get 1001).',
+  config: 'serve',
+  async run({ config, io, log: logger }) {
+    const server = await startServer(config, { log: logger });
+    for (const warning of startupWarnings(config, server.runtime.sessions.issuer)) {
+      logger.warn(warning);
+    }
+    const { log } = server.runtime;
+    log.info(
+      { url: server.url, demo: config.demo, alg: server.runtime.keys.alg },
+      `wsgate listening on ${server.url}${config.demo ? ' (demo mode)' : ''}`,
+    );
+    await new Promise<void>((resolve) => {
+      io.onSignal((signal) => {
+        log.info({ signal }, 'shutting down');
+        server.close().then(resolve, (err: unknown) => {
+          log.error({ err }, 'error while shutting down');
+          resolve();
+        });
+      });
+    });
+    return 0;
+  },
+};
