@@ -381,15 +381,21 @@ describe('HTTP API', () => {
   });
 
   describe('discovery, health and docs', () => {
-    it('publishes the public Ed25519 key and no private part', async () => {
+    it('publishes the public Ed25519 signing and identity keys and no private part', async () => {
       const res = await fetch(`${server.url}/.well-known/jwks.json`);
       assert.equal(res.status, 200);
       const { keys } = (await res.json()) as { keys: Record<string, string>[] };
-      assert.equal(keys.length, 1);
-      assert.equal(keys[0]?.kty, 'OKP');
-      assert.equal(keys[0]?.crv, 'Ed25519');
-      assert.equal(keys[0]?.alg, 'EdDSA');
-      assert.equal(keys[0]?.d, undefined);
+      // The signing key, then the identity key that signs X-Wsgate-Identity for proxied upstreams.
+      assert.deepEqual(
+        keys.map((k) => k.kid),
+        [server.runtime.keys.kid, server.runtime.identity.kid],
+      );
+      for (const key of keys) {
+        assert.equal(key.kty, 'OKP');
+        assert.equal(key.crv, 'Ed25519');
+        assert.equal(key.alg, 'EdDSA');
+        assert.equal(key.d, undefined);
+      }
     });
 
     it('publishes RFC 8414 metadata', async () => {

@@ -381,19 +381,25 @@ export class Gate {
     });
     const where: Where = { path: request.path, ip: request.ip };
     this.#o.onAccept?.({ path: request.path, transport: principal.transport, durationMs });
+    // Before the pipe's listener: the message that crosses the limit never reaches the upstream.
+    this.#limitMessages(ws, (error) => {
+      this.#report(error, where, undefined, null, true);
+      pipe.close(clientClose(error), upstreamCloseForKick(error));
+    });
+  }
+
+  /** Counts each message against the connection's rate; `overLimit` hears of the one past it. */
+  #limitMessages(ws: WebSocket, overLimit: (error: WsgateError) => void): void {
     const bucket = new TokenBucket(
       this.#limits.messageRate,
       this.#limits.messageBurst,
       this.#o.clock(),
     );
-    // Before the pipe's listener: the message that crosses the limit never reaches the upstream.
     const onMessage = this.#o.onMessage;
     ws.prependListener('message', () => {
       onMessage?.();
-      if (bucket.take(this.#o.clock())) return;
-      const error = new WsgateError('rate_limited', 'Too many messages', { retryAfter: 1 });
-      this.#report(error, where, undefined, null, true);
-      pipe.close(clientClose(error), upstreamCloseForKick(error));
+      if (!bucket.take(this.#o.clock()))
+        overLimit(new WsgateError('rate_limited', 'Too many messages', { retryAfter: 1 }));
     });
   }
 
@@ -468,23 +474,8 @@ export class Gate {
     ws.on('pong', () => {
       live.alive = true;
     });
-    const bucket = new TokenBucket(
-      this.#limits.messageRate,
-      this.#limits.messageBurst,
-      this.#o.clock(),
-    );
     // First in line: the message that crosses the limit is the last one the endpoint sees.
-    const onMessage = this.#o.onMessage;
-    ws.prependListener('message', () => {
-      onMessage?.();
-      if (!bucket.take(this.#o.clock()))
-        this.#closeWith(
-          ws,
-          where,
-          null,
-          new WsgateError('rate_limited', 'Too many messages', { retryAfter: 1 }),
-        );
-    });
+    this.#limitMessages(ws, (error) => this.#closeWith(ws, where, null, error));
     const control: SocketControl = {
       v1: request.offeredV1,
       get principal() {

@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { IssuerError } from './issuer-error.js';
-import { isExternalAlgorithm, type ExternalAlgorithm } from './algorithms.js';
+import { externalAlgorithms, isExternalAlgorithm, type ExternalAlgorithm } from './algorithms.js';
 
 /** One verification key of an issuer, with the algorithms it may verify. */
 export interface IssuerKey {
@@ -16,14 +16,9 @@ export interface ImportedJwks {
   readonly skipped: number;
 }
 
-const rsaAlgorithms: readonly ExternalAlgorithm[] = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-];
+const rsaAlgorithms: readonly ExternalAlgorithm[] = externalAlgorithms.filter((a) =>
+  /^(RS|PS)/.test(a),
+);
 const curveAlgorithm: Readonly<Record<string, ExternalAlgorithm>> = {
   'P-256': 'ES256',
   'P-384': 'ES384',
