@@ -62,7 +62,7 @@ describe('PostgreSQL storage', { skip }, () => {
         );
         assert.deepEqual(
           rows.map((r) => r.version),
-          [1, 2, 3, 4, 5],
+          [1, 2, 3, 4, 5, 6],
         );
         await nodes[0]?.createUser({ username: 'alice', passwordHash: 'h', scopes: '', now: 1 });
         assert.equal((await nodes[3]?.getUser('alice'))?.username, 'alice');
