@@ -281,7 +281,7 @@ describe('proxy mode', () => {
     const login = await fetch(`${server.url}/session`, {
       method: 'POST',
       redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: server.url },
       body: 'username=johndoe&password=secret&next=/',
     });
     const cookies = login.headers.getSetCookie().map((c) => c.split(';')[0] as string);
