@@ -33,7 +33,10 @@ function samples(): Sample[] {
       if (!open) continue;
       const end = lines.indexOf('```', i + 1);
       assert.ok(end > i, `${file}:${i + 1}: unclosed fence`);
-      const before = lines[i - 1] ?? '';
+      // Prettier keeps a blank line between the comment and the fence.
+      let b = i - 1;
+      while (b > 0 && (lines[b] ?? '').trim() === '') b--;
+      const before = lines[b] ?? '';
       const context = /^<!-- sample: (.*) -->$/.exec(before)?.[1] ?? '';
       found.push({
         file,
