@@ -113,7 +113,7 @@ describe('metrics and audit', () => {
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^TIME\s+EVENT\s+USER\s+SESSION\s+IP\s+DETAIL/);
     const bad = await wsgate(['audit', '--since', 'yesterday-ish', '--data-dir', server.dataDir]);
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--since/);
   });
 });
