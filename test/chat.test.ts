@@ -1,6 +1,5 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket, { type RawData } from 'ws';
 import type { ServerFrame } from '../src/chat/protocol.js';
 import { startTestServer, passwordGrant, type TestServer } from './support/server.js';
@@ -39,8 +38,8 @@ interface ChatClient {
   send(frame: object | string): void;
   /** The next not yet consumed frame that matches; fails after `timeoutMs`. */
   next<F extends ServerFrame>(match: Match<F>, timeoutMs?: number): Promise<F>;
-  /** Waits `ms` and fails if a matching frame arrived meanwhile (or is still unconsumed). */
-  none(match: Match<ServerFrame>, ms?: number): Promise<void>;
+  /** After a ping round trip, fails if a matching frame arrived (or is still unconsumed). */
+  none(match: Match<ServerFrame>): Promise<void>;
   /** Joins `room` and returns the `joined` frame. */
   join(room: string, since?: number): Promise<FrameOf<'joined'>>;
   /** Sends to `room` with an ack id and returns the acked message id. */
@@ -84,6 +83,18 @@ describe('chat on /chat', () => {
     for (const c of clients) c.ws.terminate();
     await server.stop();
   });
+
+  /**
+   * Returns once every presence change made so far in `room` has reached `observer`: presence is
+   * flushed in batches, so a marker's join seen by the observer proves the batches before it sent.
+   */
+  async function presenceFlushed(observer: ChatClient, room: string): Promise<void> {
+    const marker = await chat('test');
+    await marker.join(room);
+    await observer.next(presenceOf(room, 'test'));
+    await marker.close();
+    assert.equal((await observer.next(presenceOf(room, 'test'))).state, 'leave');
+  }
 
   /** Opens `/chat` as `user` with a bearer header and waits for `welcome`. */
   async function chat(user: string): Promise<ChatClient> {
@@ -156,8 +167,8 @@ describe('chat on /chat', () => {
           check();
         });
       },
-      async none(match, ms = 250) {
-        await sleep(ms);
+      async none(match) {
+        await client.sync();
         const found = frames.filter(match);
         assert.deepEqual(found, [], `${user}: expected no ${match.label} frame`);
       },
@@ -303,7 +314,7 @@ describe('chat on /chat', () => {
     assert.deepEqual(mine, expected);
     assert.deepEqual(theirs, expected);
     await outsider.none(is('message'));
-    await jane.none(is('ack'), 0);
+    await jane.none(is('ack'));
 
     const later = await outsider.join(room);
     assert.deepEqual(later.history, [expected]);
@@ -350,6 +361,7 @@ describe('chat on /chat', () => {
     assert.equal((await john.next(presenceOf(room, 'janedoe'))).state, 'join');
     await jane.close();
     assert.equal((await john.next(presenceOf(room, 'janedoe'))).state, 'leave');
+    await presenceFlushed(john, room);
     await john.none(presenceOf(room, 'janedoe'));
     await john.close();
   });
@@ -365,14 +377,17 @@ describe('chat on /chat', () => {
     assert.equal((await john.next(presenceOf(room, 'janedoe'))).state, 'join');
     const joined = await janeB.join(room);
     assert.deepEqual(joined.members, ['janedoe', 'johndoe']);
+    await presenceFlushed(john, room);
     await john.none(presenceOf(room, 'janedoe'));
 
     janeA.send({ type: 'leave', room });
     await janeA.sync();
+    await presenceFlushed(john, room);
     await john.none(presenceOf(room, 'janedoe'));
 
     await janeB.close();
     assert.equal((await john.next(presenceOf(room, 'janedoe'))).state, 'leave');
+    await presenceFlushed(john, room);
     await john.none(presenceOf(room, 'janedoe'));
     await Promise.all([john.close(), janeA.close()]);
   });
@@ -396,7 +411,7 @@ describe('chat on /chat', () => {
     assert.equal(joined.state, 'join');
     const left = await john.next(presenceOf(room, 'janedoe'));
     assert.equal(left.state, 'leave');
-    await jane.none(presenceOf(room, 'janedoe'), 0);
+    await jane.none(presenceOf(room, 'janedoe'));
     await Promise.all([john.close(), other.close(), jane.close()]);
   });
 
@@ -502,7 +517,7 @@ describe('chat on /chat', () => {
       const c = await chat('johndoe');
       c.ws.send(Buffer.from(JSON.stringify({ type: 'ping' })), { binary: true });
       await expectError(c, 'invalid_request');
-      await c.none(is('pong'), 0);
+      await c.none(is('pong'));
       await c.close();
     });
   });
@@ -517,7 +532,7 @@ describe('chat on /chat', () => {
       const error = await c.next(is('error'));
       assert.equal(error.code, 'insufficient_scope');
       assert.equal(error.id, 's1');
-      await c.none(is('message'), 150);
+      await c.none(is('message'));
       assert.equal(c.ws.readyState, WebSocket.OPEN);
       await c.close();
     });
@@ -527,7 +542,7 @@ describe('chat on /chat', () => {
       const c = await chat('writer');
       c.send({ type: 'join', room });
       assert.equal((await c.next(is('error'))).code, 'insufficient_scope');
-      await c.none(is('joined'), 150);
+      await c.none(is('joined'));
       assert.equal(c.ws.readyState, WebSocket.OPEN);
       await c.close();
     });
@@ -540,10 +555,14 @@ describe('chat on /chat', () => {
     await c.sync();
     assert.equal(c.ws.readyState, WebSocket.OPEN, '20 bad frames are tolerated');
     c.send('garbage 21');
+    let timer: NodeJS.Timeout | undefined;
     const closed = await Promise.race([
       c.closed,
-      sleep(2000).then(() => assert.fail('socket not closed after 21 malformed frames')),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('not closed after 21 malformed frames')), 2000);
+      }),
     ]);
+    clearTimeout(timer);
     assert.equal(closed.code, 4400);
   });
 

@@ -287,7 +287,16 @@ async function assertDeliveredOnce(
     const report = members.map((m) => `${m.name} misses ${JSON.stringify(missing(m))}`);
     assert.fail(`acked messages not delivered to every member: ${report.join('; ')}`);
   }
-  await sleep(200); // a late duplicate would arrive now
+  // A marker from every member, sent after all of the above: a late duplicate that crossed the
+  // bus before the markers has arrived once every member holds every marker.
+  const markers = await Promise.all(
+    members.map((m) => m.client.send(m.client.rooms[0]!, `${m.name} marker`)),
+  );
+  await waitFor(
+    () => members.every((m) => markers.every((id) => m.ids.includes(id))),
+    'every marker delivered',
+    timeoutMs,
+  );
   for (const m of members) {
     const duplicates = [...occurrences(m.ids)].filter(([, n]) => n > 1);
     assert.deepEqual(duplicates, [], `${m.name} was given these ids more than once`);
@@ -545,7 +554,18 @@ describe('cluster of real wsgate processes on PostgreSQL and Redis', { skip }, (
       assert.ok(fromB.type === 'ack');
       await john.next((f) => f.type === 'message' && f.id === fromB.msgId, 'B → A');
 
-      await sleep(300); // a duplicate over the bus would have arrived by now
+      // Each node's marker follows its messages over the bus: once both markers are in, a
+      // duplicate published before them has arrived too.
+      john.send({ type: 'send', room, text: 'marker', id: 'j2' });
+      jane.send({ type: 'send', room, text: 'marker', id: 'n2' });
+      await waitFor(
+        () =>
+          [john, jane].every(
+            (socket) =>
+              socket.frames.filter((f) => f.type === 'message' && f.text === 'marker').length === 2,
+          ),
+        'both markers delivered to both',
+      );
       const expected = [
         { type: 'message', room, id: fromA.msgId, user: 'johndoe', text: 'hello from A' },
         { type: 'message', room, id: fromB.msgId, user: 'janedoe', text: 'hello from B' },
@@ -555,7 +575,7 @@ describe('cluster of real wsgate processes on PostgreSQL and Redis', { skip }, (
         ['janedoe', jane],
       ] as const) {
         const messages = socket.frames
-          .filter((f) => f.type === 'message')
+          .filter((f) => f.type === 'message' && f.text !== 'marker')
           .map((f) => (f.type === 'message' ? { ...f, ts: undefined } : f));
         assert.deepEqual(
           messages,

@@ -337,9 +337,13 @@ describe('WebSocket gate against raw bytes', () => {
           'Welcome johndoe!',
           'You wrote: Hello, fragmented world',
         ]);
-        // And nothing more: one message, one echo.
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        assert.equal(ws.texts().length, 2);
+        // And nothing more: one message, one echo. The next message's echo comes right after it.
+        ws.send(frame(op.text, 'after'));
+        assert.deepEqual(await ws.waitForTexts(3), [
+          'Welcome johndoe!',
+          'You wrote: Hello, fragmented world',
+          'You wrote: after',
+        ]);
         assert.equal(
           ws.frames().some((f) => f.opcode === op.close),
           false,

@@ -66,6 +66,22 @@ function parse(message: string): { type?: unknown } | undefined {
 
 const isFrame = (type: string) => (message: string) => parse(message)?.type === type;
 
+/** Whether `message` is the presence frame saying `user` did `state`. */
+function isPresence(message: string, user: string, state: 'join' | 'leave'): boolean {
+  const frame = parse(message) as { type?: unknown; user?: unknown; state?: unknown } | undefined;
+  return frame?.type === 'presence' && frame.user === user && frame.state === state;
+}
+
+/** Resolves on the pong to a protocol ping, or when the socket closes first. */
+function roundTrip(ws: WebSocket): Promise<void> {
+  return new Promise((resolve) => {
+    if (ws.readyState !== WebSocket.OPEN) return resolve();
+    ws.once('pong', () => resolve());
+    ws.once('close', () => resolve());
+    ws.ping();
+  });
+}
+
 /**
  * Opens `path` with a bearer header (a plain client) or the subprotocols
  * `wsgate.v1, wsgate.bearer.<jwt>` (a v1 client), and resolves once the upgrade succeeded.
@@ -485,7 +501,12 @@ describe('live sessions', () => {
           framesAfterHead(raw).some((f) => f.opcode === op.close && closeCodeOf(f) === 4410);
         assert.ok(await raw.waitFor(kicked), 'the server sent close 4410');
         for (let i = 0; i < 5; i++) send(`after the kick ${i}`);
-        await sleep(300);
+        // Hanging up cleanly, the server reads every frame before the end of the stream; its
+        // member then leaves the room, and the watcher hears of it.
+        raw.socket.end();
+        await watcher.next((m) => isPresence(m, login.name, 'leave'));
+        watcher.send({ type: 'ping' });
+        await watcher.frame('pong');
         assert.deepEqual(
           watcher.received.filter((m) => m.includes('after the kick')),
           [],
@@ -619,8 +640,12 @@ describe('live sessions', () => {
         );
         assert.ok(last - started < 1000, `${last - started} ms`);
 
-        // Give any wrongly closed socket time to show it, then check every other one.
-        await sleep(200);
+        // A ping round trip on every other socket: a wrongly sent close would come before its pong.
+        await Promise.all(
+          bySession.flatMap((group, i) =>
+            i === victim ? [] : group.map(({ ws }) => roundTrip(ws)),
+          ),
+        );
         bySession.forEach((group, i) => {
           if (i === victim) return;
           const notOpen = group.filter(({ ws }) => ws.readyState !== WebSocket.OPEN).length;
@@ -715,7 +740,10 @@ describe('live sessions', () => {
         }
         for (let i = 0; i < 300; i++) flooder.send({ type: 'send', room, text: `burst ${i}` });
         assert.equal((await closeWithin(flooder, 2000)).code, 4429);
-        await sleep(300);
+        // The flooder's member leaves the room once its socket is gone; then a round trip.
+        await watcher.next((m) => isPresence(m, 'johndoe', 'leave'));
+        watcher.send({ type: 'ping' });
+        await watcher.frame('pong');
         // Burst 100: the join and 99 sends fit, the 100th send crosses and is the last one handled.
         const delivered = watcher.received.filter(isFrame('message')).length;
         const stored = (await server.runtime.storage.listMessages(room, { limit: 1000 })).length;

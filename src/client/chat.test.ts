@@ -154,7 +154,10 @@ describe('WsgateClient chat protocol', () => {
     const socket = await peer.accept();
     assert.deepEqual(socket.offered, ['wsgate.v1', 'wsgate.bearer.header.payload.signature']);
     assert.equal(socket.req.url, '/chat');
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // A frame other than welcome arrives after the socket's open, so open has been handled.
+    const ponged = next(c, 'pong');
+    socket.send({ type: 'pong' });
+    await ponged;
     assert.equal(c.state, 'connecting', 'open alone is not connected');
     const welcomed = next(c, 'welcome');
     socket.send(welcome);
@@ -262,8 +265,7 @@ describe('WsgateClient chat protocol', () => {
       message('general', 3), // a duplicate
     );
     const dropped = next(c, 'closed');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    first.ws.close(1001, 'Server is shutting down');
+    first.ws.close(1001, 'Server is shutting down'); // after the frames above, in order
     assert.equal((await dropped).willReconnect, true);
     assert.equal(c.lastMessageId('general'), 3);
 

@@ -14,6 +14,7 @@ import {
   type WsgateClientOptions,
 } from './index.js';
 import { eventWaiter } from '../../test/support/client-events.js';
+import { manualTimers } from '../../test/support/timers.js';
 
 /** Every client a test made, closed after it so no reconnect timer outlives the test. */
 const clients: WsgateClient[] = [];
@@ -59,8 +60,6 @@ function tokens(...values: Array<string | (() => Promise<string>)>) {
   };
   return source;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function closeClients(): void {
   for (const c of clients.splice(0)) c.close();
@@ -141,7 +140,8 @@ describe('WsgateClient against a wsgate server', () => {
     });
     assert.equal(res.status, 204);
     const source = tokens(access_token);
-    const c = client(server, '/secured-ws', { getToken: source.getToken });
+    const timers = manualTimers();
+    const c = client(server, '/secured-ws', { getToken: source.getToken, timers });
     const states = record(c, 'state');
     const closed = next(c, 'closed');
     const stopped = next(c, 'stopped');
@@ -155,7 +155,8 @@ describe('WsgateClient against a wsgate server', () => {
     assert.equal(c.state, 'closed');
     // Whatever `open` said, the client ends closed and never tries again.
     assert.deepEqual(states.at(-1), ['state', 'closed']);
-    await sleep(150);
+    assert.equal(timers.pending, 0, 'no reconnect is scheduled');
+    timers.advance(3_600_000);
     assert.equal(source.calls, 1);
     assert.equal(c.state, 'closed');
   });
@@ -251,7 +252,8 @@ describe('WsgateClient against a wsgate server', () => {
 
   it('close() closes the socket with 1000 and stops for good', async () => {
     const { access_token } = await passwordGrant(server);
-    const c = client(server, '/secured-ws', { getToken: tokens(access_token).getToken });
+    const timers = manualTimers();
+    const c = client(server, '/secured-ws', { getToken: tokens(access_token).getToken, timers });
     const greeting = next(c, 'text');
     c.connect();
     await greeting;
@@ -266,7 +268,8 @@ describe('WsgateClient against a wsgate server', () => {
       () => c.sendText('late'),
       (err: unknown) => err instanceof WsgateClientError && err.code === 'not_connected',
     );
-    await sleep(100);
+    assert.equal(timers.pending, 0, 'no reconnect is scheduled');
+    timers.advance(3_600_000);
     assert.equal(events.length, 3);
   });
 
@@ -306,13 +309,14 @@ describe('WsgateClient when the server is rate limiting', () => {
       messages: 1,
     });
     if (first.kind === 'open') first.socket.terminate();
+    const timers = manualTimers();
     const c = client(server, '/secured-ws', {
       getToken: tokens(access_token).getToken,
       random: () => 0,
+      timers,
     });
     const closed = next(c, 'closed');
     const greeting = next(c, 'text');
-    const started = Date.now();
     c.connect();
     const close = await closed;
     assert.deepEqual(close, {
@@ -322,8 +326,11 @@ describe('WsgateClient when the server is rate limiting', () => {
       delayMs: 1_000,
     });
     server.clock.advance(5_000); // the bucket refills on the server's clock
+    timers.advance(999);
+    assert.equal(c.state, 'disconnected', 'still waiting out the server-given delay');
+    timers.advance(1);
+    assert.equal(c.state, 'connecting');
     assert.equal(await greeting, 'Welcome johndoe!');
-    assert.ok(Date.now() - started >= 1_000, 'waited the server-given delay');
   });
 });
 
@@ -417,10 +424,19 @@ describe('WsgateClient on /chat', () => {
       if (writer.kind === 'open') writer.socket.terminate();
 
       // The client reconnects by itself and rejoins with since: it gets exactly what it missed.
-      for (let waited = 0; !seen.some((m) => m.text === 'missed 2'); waited += 20) {
-        assert.ok(waited < 5_000, `missed messages not delivered: ${JSON.stringify(seen)}`);
-        await sleep(20);
-      }
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          const check = () => {
+            if (seen.some((m) => m.text === 'missed 2')) resolve();
+          };
+          check();
+          c.on('message', check);
+          c.on('joined', check);
+        }),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error(`missed: ${JSON.stringify(seen)}`)), 5_000).unref(),
+        ),
+      ]);
       const texts = seen.map((m) => m.text);
       assert.deepEqual(texts, ['before the restart', 'missed 1', 'missed 2']);
       const ids = seen.map((m) => m.id);

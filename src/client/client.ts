@@ -2,6 +2,7 @@ import { backoffDelay, resolveBackoff, type BackoffOptions, type Random } from '
 import { CloseCode, decideClose, type CloseStreak } from './close-codes.js';
 import { WsgateClientError } from './errors.js';
 import { Emitter } from './events.js';
+import { systemTimers, type Timers } from '../clock.js';
 import { bearerProtocolPrefix, v1Protocol } from '../protocol/subprotocols.js';
 import {
   roomPattern,
@@ -56,6 +57,8 @@ export interface WsgateClientOptions {
   backoff?: BackoffOptions;
   /** Uniform [0, 1) source for the jitter; defaults to `Math.random`. */
   random?: Random;
+  /** The clock and timers for reconnect delays; defaults to the platform's (tests step their own). */
+  timers?: Timers;
   /** `chat` (default) speaks the JSON protocol; `raw` delivers every text frame as a `text` event. */
   protocol?: 'chat' | 'raw';
 }
@@ -123,12 +126,13 @@ export class WsgateClient extends Emitter<ClientEvents> {
   readonly #backoff: Required<BackoffOptions>;
   readonly #random: Random;
   readonly #chat: boolean;
+  readonly #timers: Timers;
 
   #state: ClientState = 'disconnected';
   #socket: WebSocketLike | undefined;
   /** Bumped by every attempt and by close(); async work from an older epoch is dropped. */
   #epoch = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: unknown;
   /** Failed attempts since the last good connection; the backoff exponent. */
   #attempt = 0;
   #streak: CloseStreak = { unauthorized: 0, expired: 0 };
@@ -165,6 +169,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
     this.#backoff = resolveBackoff(options.backoff);
     this.#random = options.random ?? Math.random;
     this.#chat = (options.protocol ?? 'chat') === 'chat';
+    this.#timers = options.timers ?? systemTimers;
   }
 
   /** The current state. */
@@ -265,7 +270,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
   }
 
   async #open(): Promise<void> {
-    clearTimeout(this.#timer);
+    this.#timers.clearTimeout(this.#timer);
     this.#timer = undefined;
     const epoch = ++this.#epoch;
     this.#setState('connecting');
@@ -359,7 +364,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
 
   #stop(code: number, reason: string, socketClosed: boolean): void {
     this.#epoch += 1;
-    clearTimeout(this.#timer);
+    this.#timers.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#failPending('disconnected', 'The client was closed before an answer');
     this.#setState('closed');
@@ -368,8 +373,8 @@ export class WsgateClient extends Emitter<ClientEvents> {
   }
 
   #schedule(delayMs: number): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#open(), delayMs);
+    this.#timers.clearTimeout(this.#timer);
+    this.#timer = this.#timers.setTimeout(() => void this.#open(), delayMs);
   }
 
   #nextBackoff(): number {

@@ -24,6 +24,7 @@ export {
 } from './close-codes.js';
 export { WsgateClientError, type ClientErrorCode } from './errors.js';
 export { Emitter, type Listener } from './events.js';
+export { systemTimers, type Timers } from '../clock.js';
 export {
   roomPattern,
   type AckFrame,

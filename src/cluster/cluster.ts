@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { Timers } from '../clock.js';
 import type { PubSub } from '../pubsub/types.js';
 import type { RevocationList, Revocation } from '../sessions/revocations.js';
 import type { ChatService } from '../chat/chat-service.js';
@@ -25,7 +26,16 @@ export interface ClusterOptions {
   readonly heartbeatMs?: number;
   /** A node silent this long is taken for dead: its users leave the rooms (ms). */
   readonly deadAfterMs?: number;
+  /** The clock and timers of the heartbeat; defaults to Node's (monotonic, unref'd). */
+  readonly timers?: Timers;
 }
+
+/** A monotonic clock, so a wall-clock jump never takes a live node for dead; timers never hold the process open. */
+const nodeTimers: Timers = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 /**
  * Cluster mode, written once above any {@link PubSub}: revocations made on one node kick sockets
@@ -39,7 +49,8 @@ export class Cluster {
   readonly #stops: (() => Promise<void> | void)[] = [];
   readonly #heartbeatMs: number;
   readonly #deadAfterMs: number;
-  /** When each other node was last heard from (performance.now()). */
+  readonly #timers: Timers;
+  /** When each other node was last heard from (the timers' clock). */
   readonly #seen = new Map<string, number>();
   /**
    * The chat's sent marks at each node's last two heartbeats. The older one is taken when the node
@@ -53,6 +64,7 @@ export class Cluster {
     this.#log = log;
     this.#heartbeatMs = options.heartbeatMs ?? 2000;
     this.#deadAfterMs = options.deadAfterMs ?? 3 * this.#heartbeatMs;
+    this.#timers = options.timers ?? nodeTimers;
   }
 
   /** Publishes a locally stored message or presence change (the chat's `relay`). */
@@ -82,13 +94,13 @@ export class Cluster {
         await this.#bus.subscribe('chat', (text) => {
           const message = parse<ChatMessage>(text, this.#log);
           if (!message || message.node === this.node) return;
-          this.#seen.set(message.node, performance.now());
+          this.#seen.set(message.node, this.#timers.now());
           chat.deliverRemote(message.node, message.frame);
         }),
         await this.#bus.subscribe('nodes', (text) => {
           const message = parse<NodeMessage>(text, this.#log);
           if (!message || message.node === this.node) return;
-          this.#seen.set(message.node, performance.now());
+          this.#seen.set(message.node, this.#timers.now());
           const marks = chat.sentMarks();
           const [, latest] = this.#marks.get(message.node) ?? [marks, marks];
           this.#marks.set(message.node, [latest, marks]);
@@ -97,9 +109,11 @@ export class Cluster {
         }),
       );
       // Presence heals when a node dies: its users leave once it has been silent too long.
-      const timer = setInterval(() => {
+      let timer: unknown;
+      const beat = () => {
+        timer = this.#timers.setTimeout(beat, this.#heartbeatMs);
         this.#publish('nodes', { node: this.node, kind: 'beat' } satisfies NodeMessage);
-        const now = performance.now();
+        const now = this.#timers.now();
         for (const [node, at] of this.#seen) {
           if (now - at < this.#deadAfterMs) continue;
           this.#seen.delete(node);
@@ -113,9 +127,9 @@ export class Cluster {
               .resyncAfter(marks)
               .catch((err: unknown) => this.#log?.error({ err }, 'chat resync failed'));
         }
-      }, this.#heartbeatMs);
-      timer.unref();
-      this.#stops.push(() => clearInterval(timer));
+      };
+      timer = this.#timers.setTimeout(beat, this.#heartbeatMs);
+      this.#stops.push(() => this.#timers.clearTimeout(timer));
       // A bus outage loses cross-node messages in flight; the database has them all.
       const stopStatus = this.#bus.onStatus?.((up) => {
         if (!up) return chat.markOutage();
