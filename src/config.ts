@@ -14,6 +14,11 @@ export interface Config {
   /** True when `--database` was given; otherwise the database lives in the data dir. */
   readonly databaseGiven: boolean;
   readonly redis: string | undefined;
+  /**
+   * Where each given option came from, as an error message names it: `--redis "redis://…"` or
+   * `WSGATE_REDIS="redis://…"`, passwords hidden.
+   */
+  readonly given: Readonly<Partial<Record<ConfigOptionName, string>>>;
   /** Prefix of Redis keys and channels, so deployments can share one Redis. */
   readonly redisPrefix: string;
   /** Browser origins allowed besides the request's own host, e.g. `https://app.example`. */
@@ -663,6 +668,11 @@ class Options {
     return result;
   }
 
+  /** How each given option is shown in a message, by name. */
+  shown(): Partial<Record<ConfigOptionName, string>> {
+    return Object.fromEntries([...this.#given].map(([name, given]) => [name, given.shown]));
+  }
+
   fail(name: ConfigOptionName, rule: string): never {
     const given = this.#given.get(name);
     throw new ConfigError(`${given?.shown ?? `--${name}`} ${rule}`);
@@ -874,6 +884,7 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
     database,
     databaseGiven: o.get('database') !== undefined,
     redis,
+    given: o.shown(),
     redisPrefix: o.value('redis-prefix') ?? defaults.redisPrefix,
     origins: parseOrigins(o),
     accessTtl,

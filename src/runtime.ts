@@ -95,8 +95,9 @@ export async function createRuntime(
   const loginLimits = { limit: config.loginAttemptsPerMinute, windowMs: 60_000 };
   const addressLimits = { limit: config.loginFailuresPerAddress, windowMs: 60_000 };
   try {
+    if (config.redis !== undefined) await reachRedis(config.redis, redisShown(config));
     await storage.migrate().catch((err: unknown) => {
-      throw new Error(`database ${databaseName(config)}: ${(err as Error).message}`, {
+      throw new Error(`${databaseName(config)}: ${(err as Error).message}`, {
         cause: err,
       });
     });
@@ -185,11 +186,15 @@ export async function createRuntime(
   }
 }
 
-/** The database as a message may show it: the path, or the URL without its password. */
+/**
+ * The database as a message shows it: the flag or variable that named it (`--database "…"`,
+ * `WSGATE_DATABASE="…"`, password hidden), else the data dir's file.
+ */
 function databaseName(config: Config): string {
-  return config.database.startsWith('sqlite:')
-    ? config.database.slice('sqlite:'.length)
-    : redactUrl(config.database);
+  return (
+    config.given.database ??
+    `database ${config.database.startsWith('sqlite:') ? config.database.slice('sqlite:'.length) : redactUrl(config.database)}`
+  );
 }
 
 /**
@@ -212,7 +217,7 @@ function openConfiguredStorage(config: Config): Storage {
   try {
     return openStorage(config.database);
   } catch (err) {
-    throw new Error(`database ${databaseName(config)}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`${databaseName(config)}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -246,6 +251,36 @@ export function checkFirstStart(config: Config): void {
   if (!config.database.startsWith('sqlite:')) return;
   const path = config.database.slice('sqlite:'.length);
   if (path !== ':memory:' && !existsSync(path)) throw firstStartNeedsIssuer(config);
+}
+
+/** `--redis "redis://…"` or `WSGATE_REDIS="redis://…"`, as the operator gave it, password hidden. */
+function redisShown(config: Config): string {
+  return config.given.redis ?? `--redis ${JSON.stringify(redactUrl(config.redis ?? ''))}`;
+}
+
+/**
+ * Connects once to Redis and fails with a message naming the flag or variable, where the
+ * retrying connections would only say "Reached the max retries per request limit".
+ */
+async function reachRedis(url: string, shown: string): Promise<void> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 5000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  // connect() rejects with "Connection is closed."; the socket's own error says why.
+  let failure: Error | undefined;
+  probe.on('error', (err: Error) => (failure ??= err));
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (err) {
+    const cause = failure ?? (err as Error);
+    throw new Error(`${shown}: ${cause.message}`, { cause });
+  } finally {
+    probe.disconnect();
+  }
 }
 
 /** A command connection for the Redis-backed stores, with the bus's error handling. */

@@ -583,6 +583,49 @@ describe('wsgate serve', () => {
     assert.ok(!existsSync(missing));
   });
 
+  it('names --redis or WSGATE_REDIS, password hidden, when Redis cannot be reached', async () => {
+    // Port 1 on loopback refuses at once: nothing listens there.
+    const flag = await wsgate([
+      'serve',
+      '--port',
+      '0',
+      '--data-dir',
+      freshDataDir(),
+      '--redis',
+      'redis://:hunter2@127.0.0.1:1',
+    ]);
+    assert.equal(flag.code, 1);
+    assert.match(
+      flag.stderr,
+      /^wsgate serve: --redis "redis:\/\/:\*\*\*@127\.0\.0\.1:1": connect ECONNREFUSED 127\.0\.0\.1:1\n$/,
+    );
+    const variable = await wsgate(['user', 'list', '--data-dir', freshDataDir()], '', {
+      WSGATE_REDIS: 'redis://:hunter2@127.0.0.1:1',
+    });
+    assert.equal(variable.code, 1);
+    assert.match(
+      variable.stderr,
+      /^wsgate user list: WSGATE_REDIS="redis:\/\/:\*\*\*@127\.0\.0\.1:1": /,
+    );
+    assert.ok(!`${flag.stderr}${variable.stderr}`.includes('hunter2'));
+  });
+
+  it('names --database or WSGATE_DATABASE when the database cannot be reached', async () => {
+    const flag = await wsgate(['user', 'list', '--database', 'postgres://u:pw@127.0.0.1:1/x']);
+    assert.equal(flag.code, 1);
+    assert.match(
+      flag.stderr,
+      /^wsgate user list: --database "postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/x": connect ECONNREFUSED/,
+    );
+    const variable = await wsgate(['user', 'list'], '', {
+      WSGATE_DATABASE: 'postgres://127.0.0.1:1/x',
+    });
+    assert.match(
+      variable.stderr,
+      /^wsgate user list: WSGATE_DATABASE="postgres:\/\/127\.0\.0\.1:1\/x": /,
+    );
+  });
+
   it('says which port is busy, exit 1, creating no data dir', async () => {
     const first = await serve(['--port', '0', '--data-dir', freshDataDir()]);
     try {
