@@ -24,7 +24,7 @@ import { ConfigError } from '../config.js';
 import { overlapsHttpRoute } from '../proxy/route.js';
 import type { ProxyEvents } from '../proxy/connect.js';
 
-const packageVersion = (
+export const packageVersion = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
     version: string;
   }

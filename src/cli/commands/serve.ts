@@ -10,6 +10,8 @@ export function startupWarnings(config: Config, issuer: string): string[] {
   ];
 }
 import { startServer } from '../../server/serve.js';
+import { packageVersion } from '../../server/app.js';
+import { startupBanner } from '../banner.js';
 
 export const serve: Command = {
   name: 'serve',
@@ -23,10 +25,24 @@ export const serve: Command = {
       logger.warn(warning);
     }
     const { log } = server.runtime;
-    log.info(
-      { url: server.url, demo: config.demo, alg: server.runtime.keys.alg },
-      `wsgate listening on ${server.url}${config.demo ? ' (demo mode)' : ''}`,
-    );
+    // A person at a terminal gets the banner in place of the "listening" line; a collector (not
+    // a terminal, or --log-format json) gets that line as JSON.
+    if (io.stdoutIsTty && config.logFormat !== 'json') {
+      io.out(
+        startupBanner({
+          config,
+          version: packageVersion,
+          url: server.url,
+          issuer: server.runtime.sessions.issuer,
+          users: (await server.runtime.users.list()).length,
+        }),
+      );
+    } else {
+      log.info(
+        { url: server.url, demo: config.demo, alg: server.runtime.keys.alg },
+        `wsgate listening on ${server.url}${config.demo ? ' (demo mode)' : ''}`,
+      );
+    }
     await new Promise<void>((resolve) => {
       io.onSignal((signal) => {
         log.info({ signal }, 'shutting down');
