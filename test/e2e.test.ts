@@ -332,11 +332,51 @@ describe('browser end-to-end (Chromium)', { skip }, () => {
   );
 
   it(
+    'renders /docs: the HTTP operations, and the WebSocket endpoints, transports and close codes as tables',
+    { timeout: stepTimeout },
+    async () => {
+      const context = await browser!.newContext({ viewport: { width: 1200, height: 1600 } });
+      try {
+        const page = watch(await context.newPage(), 'docs');
+        await page.goto(`${base}/docs`);
+        const info = page.locator('.swagger-ui .info');
+        await info.locator('h2', { hasText: 'Close codes' }).waitFor();
+        const tables = info.locator('table');
+        assert.equal(await tables.count(), 3);
+        const headers = await info.locator('table thead').allTextContents();
+        assert.match(headers[0] ?? '', /path\s*credential\s*behaviour/);
+        assert.match(headers[2] ?? '', /close code after it/);
+        await tables
+          .nth(0)
+          .locator('td code', { hasText: /^\/secured-ws$/ })
+          .waitFor();
+        await tables
+          .nth(2)
+          .locator('td', { hasText: /^4410$/ })
+          .waitFor();
+        // No Markdown left as text: no heading marks or pipes in code boxes, no backticks.
+        const text = (await info.textContent()) ?? '';
+        assert.doesNotMatch(text, /## |\|---|`/);
+        await page
+          .locator('.opblock-summary-path', { hasText: /^\/token$/ })
+          .first()
+          .waitFor();
+        const summaries = await page.locator('.opblock-summary-description').allTextContents();
+        assert.ok(summaries.length > 10, summaries.join(' | '));
+        for (const summary of summaries) assert.doesNotMatch(summary, /`/);
+        await shot(page, 'docs');
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  it(
     'served every page under a CSP without unsafe-inline, with no console or page errors',
     { timeout: stepTimeout },
     async () => {
       const paths = new Set(documents.map((d) => new URL(d.url).pathname));
-      for (const path of ['/login', '/', '/demo/token', '/demo/cookie'])
+      for (const path of ['/login', '/', '/demo/token', '/demo/cookie', '/docs'])
         assert.ok(paths.has(path), `loaded ${path}`);
       for (const doc of documents) {
         assert.ok(doc.csp, `CSP on ${doc.url} (${doc.status})`);

@@ -1,5 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { catalogue } from '../src/errors.js';
 import { decodeJwt, decodeProtectedHeader, createLocalJWKSet, jwtVerify, UnsecuredJWT } from 'jose';
 import {
   startTestServer,
@@ -436,16 +437,52 @@ describe('HTTP API', () => {
       assert.match(spec.info.description, /\/secured-ws/);
     });
 
-    it('serves /docs as HTML under a CSP without inline script', async () => {
+    it('serves /docs as HTML under a CSP without inline script, its scripts from this origin', async () => {
       const res = await fetch(`${server.url}/docs`);
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
       const csp = res.headers.get('content-security-policy') ?? '';
       assert.match(csp, /script-src 'self'/);
+      assert.match(csp, /style-src 'self'/);
       assert.doesNotMatch(csp, /unsafe-inline/);
       const html = await res.text();
       assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/);
-      assert.match(html, /\/token/);
+      assert.doesNotMatch(html, /<style/);
+      const scripts = [...html.matchAll(/<script[^>]*\bsrc="([^"]+)"/g)].map((m) => m[1] ?? '');
+      assert.ok(scripts.length > 0);
+      for (const src of scripts) {
+        assert.match(src, /^\/docs\/static\//);
+        const script = await fetch(`${server.url}${src}`);
+        assert.equal(script.status, 200, src);
+        assert.match(script.headers.get('content-type') ?? '', /javascript/, src);
+      }
+      // The page renders the same description as /openapi.json.
+      const shown = (await (await fetch(`${server.url}/docs/json`)).json()) as { paths: object };
+      assert.ok('/token' in shown.paths);
+    });
+
+    it('shows the WebSocket endpoints, transports and close codes as tables, and plain-text summaries', async () => {
+      const spec = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
+        info: { description: string };
+        paths: Record<string, Record<string, { summary?: string }>>;
+      };
+      const { description } = spec.info;
+      for (const heading of ['WebSocket endpoints', 'Credential transports', 'Close codes'])
+        assert.match(
+          description,
+          new RegExp(`^## ${heading}\n(?:(?![#|]).*\n)*\\| `, 'm'),
+          heading,
+        );
+      // Every close code of the catalogue has its row.
+      for (const [code, entry] of Object.entries(catalogue))
+        assert.match(
+          description,
+          new RegExp(`^\\| \`${code}\` \\| ${entry.status} \\| ${entry.close} \\| `, 'm'),
+        );
+      // Summaries are shown as plain text: Markdown there would show its backticks.
+      for (const [path, methods] of Object.entries(spec.paths))
+        for (const [method, op] of Object.entries(methods))
+          assert.doesNotMatch(op.summary ?? '', /`/, `${method} ${path}`);
     });
 
     it('answers unknown paths with a JSON 404', async () => {

@@ -201,7 +201,7 @@ export async function buildApp(
   authRoutes(app, runtime);
   const metrics = new Metrics();
   metaRoutes(app, runtime, metrics);
-  docsRoutes(app);
+  await docsRoutes(app);
   ticketRoutes(app, runtime);
   compatRoutes(app, runtime);
   pageRoutes(app, runtime);

@@ -1,66 +1,112 @@
 import type { FastifyInstance } from 'fastify';
-import { escapeHtml, htmlPage } from '../html.js';
+import swaggerUi from '@fastify/swagger-ui';
+import { catalogue } from '../../errors.js';
 
-/** What the WebSocket endpoints do, for `/openapi.json` (OpenAPI 3.0 cannot describe them). */
-export const websocketDescription = `wsgate is authentication and authorization for WebSockets.
+/** A Markdown table; `|` inside a cell is escaped. */
+function markdownTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/**
+ * What the WebSocket endpoints do, for `/openapi.json` and `/docs` (OpenAPI 3.0 cannot describe
+ * them): Markdown that the API reference renders as tables. The close codes come from the error
+ * catalogue.
+ */
+export const websocketDescription = `wsgate is authentication and authorization for WebSockets: every credential transport is checked before the upgrade and for the whole life of the socket.
 
 ## WebSocket endpoints
 
-| path | credential | behaviour |
-|---|---|---|
-| \`/secured-ws\` | access token | \`Welcome {username}!\`, then \`You wrote: {data}\` for each text frame |
-| \`/ws\` | access token | \`Successfully Login!\`, \`Here your decoded token: {claims}\`, then echo |
-| \`/ws/optional\` | optional | as \`/ws\`; without a credential \`Welcome guest!\` and echo |
-| \`/ws/fresh\` | fresh access token | as \`/ws\`; a token that is not fresh is refused with 403 / 4403 |
-| \`/ws/refresh\` | refresh token | as \`/ws\`; an access token is refused |
-| \`/chat\` | access token with \`chat:read\` / \`chat:write\` | the chat protocol |
+${markdownTable(
+  ['path', 'credential', 'behaviour'],
+  [
+    [
+      '`/secured-ws`',
+      'access token',
+      '`Welcome {username}!`, then `You wrote: {data}` for each text frame',
+    ],
+    [
+      '`/ws`',
+      'access token',
+      '`Successfully Login!`, `Here your decoded token: {claims}`, then echo',
+    ],
+    ['`/ws/optional`', 'optional', 'as `/ws`; without a credential `Welcome guest!` and echo'],
+    [
+      '`/ws/fresh`',
+      'fresh access token',
+      'as `/ws`; a token that is not fresh is refused with 403 / 4403',
+    ],
+    ['`/ws/refresh`', 'refresh token', 'as `/ws`; an access token is refused'],
+    ['`/chat`', 'access token with `chat:read` / `chat:write`', 'the chat protocol (docs/chat.md)'],
+  ],
+)}
 
-A credential arrives in exactly one way: \`Authorization: Bearer\`; subprotocols
-\`wsgate.v1, wsgate.bearer.<jwt>\`; \`?token=<ticket>\` from \`POST /ws-ticket\`; the
-\`access_token_cookie\` cookie with \`?csrf_token=\` and an allowed \`Origin\`; or a first message
-\`{"type":"auth","token":"…"}\` within 5 s for \`wsgate.v1\` clients. Clients that did not offer
-\`wsgate.v1\` are refused before the upgrade with an HTTP status; \`wsgate.v1\` clients get the
-upgrade and then a close frame whose code says why (4401 invalid token, 4403 forbidden, 4410
-revoked, 4419 expired, 4429 rate limited; see docs/protocol.md).`;
+## Credential transports
 
-/** Turns the `code` spans of already-escaped text into <code> elements. */
-function inlineCode(escaped: string): string {
-  return escaped.replace(/`([^`]+)`/g, '<code>$1</code>');
-}
+A credential arrives in exactly one way; two at once are refused (\`ambiguous_credential\`).
 
-interface Operation {
-  summary?: string;
-  description?: string;
-  tags?: string[];
-}
+${markdownTable(
+  ['transport', 'how the client sends it'],
+  [
+    [
+      'Authorization header',
+      '`Authorization: Bearer <jwt>` on the upgrade request (not from browsers)',
+    ],
+    [
+      'subprotocol',
+      '`Sec-WebSocket-Protocol: wsgate.v1, wsgate.bearer.<jwt>`; the server answers `wsgate.v1`',
+    ],
+    [
+      'ticket',
+      '`?token=<ticket>` from `POST /ws-ticket`: single use, 30 s, bound to the user and session',
+    ],
+    [
+      'cookie',
+      '`access_token_cookie` with `?csrf_token=<csrf_access_token>` and an allowed `Origin`',
+    ],
+    [
+      'first message',
+      '`{"type":"auth","token":"<jwt>"}` within 5 s after the upgrade, for `wsgate.v1` clients',
+    ],
+  ],
+)}
 
-/** `/docs`: the OpenAPI description rendered as a page, with no script at all. */
-export function docsRoutes(app: FastifyInstance): void {
+## Close codes
+
+Clients that did not offer \`wsgate.v1\` are refused before the upgrade with the HTTP status;
+\`wsgate.v1\` clients get the upgrade and then a close frame with the close code and the message as
+its reason.
+
+${markdownTable(
+  ['error', 'HTTP status before the upgrade', 'close code after it', 'reason'],
+  Object.entries(catalogue).map(([code, entry]) => [
+    `\`${code}\``,
+    String(entry.status),
+    String(entry.close),
+    entry.message,
+  ]),
+)}`;
+
+/**
+ * `/docs`: the OpenAPI description in Swagger UI, whose scripts and styles are files served from
+ * this origin, so the pages' CSP (no inline script or style) holds here too. `/openapi.json`: the
+ * description itself.
+ */
+export async function docsRoutes(app: FastifyInstance): Promise<void> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-
-  app.get('/docs', { schema: { hide: true } }, async (_request, reply) => {
-    const spec = app.swagger() as { paths?: Record<string, Record<string, Operation>> };
-    const rows: string[] = [];
-    for (const [path, methods] of Object.entries(spec.paths ?? {})) {
-      for (const [method, op] of Object.entries(methods)) {
-        rows.push(`<div class="card">
-<p><span class="method method-${escapeHtml(method)}">${escapeHtml(method.toUpperCase())}</span> <code>${escapeHtml(path)}</code> — ${escapeHtml(op.summary ?? '')}</p>
-${op.description ? `<p class="muted">${inlineCode(escapeHtml(op.description))}</p>` : ''}
-</div>`);
-      }
-    }
-    const ws = websocketDescription
-      .split('\n\n')
-      .map((para) => `<pre>${escapeHtml(para)}</pre>`)
-      .join('\n');
-    const body = `<main>
-<h1>wsgate API</h1>
-<p>The machine-readable description is at <a href="/openapi.json"><code>/openapi.json</code></a>.</p>
-<h2>HTTP endpoints</h2>
-${rows.join('\n')}
-<h2>WebSocket endpoints</h2>
-${ws}
-</main>`;
-    return reply.type('text/html; charset=utf-8').send(htmlPage('wsgate API', body));
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    theme: { title: 'wsgate API' },
+    // No call to the public validator.swagger.io.
+    validatorUrl: false,
+    uiConfig: {
+      // The base layout has no top bar: no box to load any other URL's description, and no
+      // Swagger logo, an SVG with an inline <style> that the CSP refuses.
+      layout: 'BaseLayout',
+      docExpansion: 'list',
+      defaultModelsExpandDepth: -1,
+      deepLinking: false,
+    },
   });
 }

@@ -250,7 +250,7 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
     '/session',
     {
       schema: {
-        summary: 'Sign in with a form; sets the token cookies and redirects to `next`',
+        summary: 'Sign in with a form; sets the token cookies and redirects to next',
         tags: ['pages'],
         consumes: ['application/x-www-form-urlencoded'],
         body: {
