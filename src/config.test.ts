@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAbsolute, join, resolve } from 'node:path';
-import { ConfigError, loadConfig, parseDuration, type RawOptions } from './config.js';
+import { availableParallelism } from 'node:os';
+import { ConfigError, loadConfig, parseDuration, usableCores, type RawOptions } from './config.js';
 
 /** Asserts that loading fails with a ConfigError whose message names `option`. */
 function refuses(flags: RawOptions, option: string | RegExp, env: NodeJS.ProcessEnv = {}): void {
@@ -431,5 +432,32 @@ describe('issuer and audience', () => {
     assert.equal(loadConfig({ 'log-format': 'json' }).logFormat, 'json');
     assert.equal(loadConfig({}, { WSGATE_LOG_FORMAT: 'pretty' }).logFormat, 'pretty');
     refuses({ 'log-format': 'xml' }, '--log-format "xml"');
+  });
+});
+
+describe('--workers', () => {
+  it('runs one process by default, and the number given', () => {
+    assert.equal(loadConfig({}).workers, 1);
+    assert.equal(loadConfig({ workers: '4' }).workers, 4);
+    assert.equal(loadConfig({}, { WSGATE_WORKERS: '3' }).workers, 3);
+  });
+
+  it('refuses zero, fractions, words and more than 256', () => {
+    for (const value of ['0', '1.5', 'many', '-2', '257', '']) {
+      refuses({ workers: value }, /--workers .*must be auto or a whole number from 1 to 256/);
+    }
+  });
+
+  it('chooses as many as the cores within the cgroup quota for auto', () => {
+    const auto = loadConfig({ workers: 'auto' });
+    assert.ok(auto.workersAuto && auto.workers >= 1);
+    const cores = availableParallelism();
+    assert.equal(usableCores('max 100000\n'), cores);
+    assert.equal(usableCores(undefined), cores);
+    assert.equal(usableCores('100000 100000\n'), 1);
+    assert.equal(usableCores('150000 100000\n'), 1, 'a core and a half is one worker');
+    assert.equal(usableCores(`${(cores + 8) * 100000} 100000`), cores, 'never above the CPUs');
+    assert.equal(usableCores('50000 100000'), 1, 'at least one');
+    assert.equal(usableCores('garbage'), cores);
   });
 });

@@ -3,6 +3,7 @@ import { ProxyRouteError, type ProxyRoute } from './proxy/route.js';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
 
 /** Everything a wsgate server or CLI command needs, parsed and validated once at start. */
 export interface Config {
@@ -79,6 +80,13 @@ export interface Config {
   readonly proxyCa: readonly string[];
   /** Bearer token that opens `GET /metrics` to non-loopback clients; loopback only when unset. */
   readonly metricsToken: string | undefined;
+  /**
+   * Worker processes serving one port (`--workers`); 1 runs the server in this process. `auto`
+   * is resolved at start to the cores this process may use.
+   */
+  readonly workers: number;
+  /** True when `--workers auto` chose {@link Config.workers}. */
+  readonly workersAuto: boolean;
   /** WebSocket limits given on the command line; the gate's defaults fill in the rest. */
   readonly limits: Readonly<Partial<Record<LimitName, number>>>;
 }
@@ -199,6 +207,15 @@ export const configOptions = {
     group: 'listen',
     scope: 'all',
     help: "the deployment's public URL and token issuer, stored on first start",
+  },
+  workers: {
+    kind: 'string',
+    env: 'WSGATE_WORKERS',
+    arg: 'N|auto',
+    default: '1',
+    group: 'listen',
+    scope: 'serve',
+    help: 'worker processes on one port; auto: one per core within the CPU quota',
   },
   demo: {
     kind: 'boolean',
@@ -788,6 +805,42 @@ function parseTrustProxy(o: Options): string[] {
   });
 }
 
+function parseWorkers(options: Options): { workers: number; workersAuto: boolean } {
+  if (options.value('workers')?.trim() === 'auto')
+    return { workers: usableCores(), workersAuto: true };
+  const count = integer(1, 256);
+  const workers = options.parse(
+    'workers',
+    (v) => {
+      const n = count(v.trim());
+      return typeof n === 'number' ? n : { broke: 'must be auto or a whole number from 1 to 256' };
+    },
+    1,
+  );
+  return { workers, workersAuto: false };
+}
+
+/**
+ * The cores this process may use: the CPUs it may run on, within the cgroup's CPU quota
+ * (`/sys/fs/cgroup/cpu.max`, e.g. `200000 100000` for two cores' worth), at least one.
+ */
+export function usableCores(cpuMax = readCpuMax()): number {
+  const cores = availableParallelism();
+  const [quota, period] = (cpuMax ?? '').trim().split(/\s+/);
+  const q = Number(quota);
+  const p = Number(period);
+  if (quota === 'max' || !(q > 0) || !(p > 0)) return cores;
+  return Math.max(1, Math.min(cores, Math.floor(q / p)));
+}
+
+function readCpuMax(): string | undefined {
+  try {
+    return readFileSync('/sys/fs/cgroup/cpu.max', 'utf8');
+  } catch {
+    return undefined; // no cgroup v2 here (macOS, cgroup v1): the CPU count stands
+  }
+}
+
 function parseLimits(options: Options): Partial<Record<LimitName, number>> {
   const limits: Partial<Record<LimitName, number>> = {};
   for (const [name, spec] of Object.entries(configOptions) as [ConfigOptionName, OptionSpec][]) {
@@ -947,6 +1000,7 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
       defaults.roomCreationsPerMinute,
     ),
     welcomeRooms: o.parse('welcome-rooms', integer(1, 1_000_000), defaults.welcomeRooms),
+    ...parseWorkers(o),
     limits: parseLimits(o),
     proxies: proxy.proxies,
     proxyCa: proxy.proxyCa,

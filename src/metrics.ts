@@ -1,4 +1,12 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type MetricObjectWithValues,
+  type MetricValue,
+} from 'prom-client';
 
 let processRegistry: Registry | undefined;
 
@@ -27,6 +35,8 @@ export class Metrics {
   readonly upstreamFailures: Counter<'reason'>;
 
   #openConnections: () => number = () => 0;
+  /** Under `--workers`: where the sum over every worker comes from (the primary gathers it). */
+  #aggregate: (() => Promise<string>) | undefined;
 
   constructor() {
     const registers = [this.#registry];
@@ -108,7 +118,20 @@ export class Metrics {
 
   /** The Prometheus text exposition of this node's and the process's metrics. */
   async text(): Promise<{ contentType: string; body: string }> {
+    if (this.#aggregate) {
+      return { contentType: this.#registry.contentType, body: await this.#aggregate() };
+    }
     const merged = Registry.merge([processMetrics(), this.#registry]);
     return { contentType: merged.contentType, body: await merged.metrics() };
+  }
+
+  /** This process's metrics as prom-client JSON, for the primary to add up (`--workers`). */
+  json(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    return Registry.merge([processMetrics(), this.#registry]).getMetricsAsJSON();
+  }
+
+  /** Serves, from now on, what `source` gives: the metrics of every worker added up. */
+  aggregateWith(source: () => Promise<string>): void {
+    this.#aggregate = source;
   }
 }

@@ -27,6 +27,7 @@ import { UserService, demoUsers } from './users/user-service.js';
 import { MemoryTicketStore, type TicketStore } from './credentials/tickets.js';
 import { RedisTicketStore } from './credentials/redis-tickets.js';
 import type { PubSub } from './pubsub/types.js';
+import type { SharedLimits } from './handshake/shared-limits.js';
 import { RedisPubSub } from './pubsub/redis.js';
 import { deriveIdentityKey, type IdentityKey } from './proxy/identity.js';
 
@@ -44,6 +45,8 @@ export interface Runtime {
   readonly tickets: TicketStore;
   /** The cluster bus: Redis under `--redis`, or one given by embedding code; none on a lone node. */
   readonly bus: PubSub | undefined;
+  /** Limits shared with the other workers through the primary (`--workers`); none otherwise. */
+  readonly sharedLimits: SharedLimits | undefined;
   /**
    * The deployment's issuer and audience: the stored ones, or this start's candidates until
    * {@link Runtime.claimDeployment} stores them.
@@ -67,6 +70,7 @@ export interface RuntimeOptions {
   readonly recentRotations?: RecentRotations;
   readonly tickets?: TicketStore;
   readonly bus?: PubSub;
+  readonly sharedLimits?: SharedLimits;
 }
 
 export async function createRuntime(
@@ -156,6 +160,7 @@ export async function createRuntime(
         options.tickets ??
         (redis ? new RedisTicketStore(redis, { prefix }) : new MemoryTicketStore()),
       bus,
+      sharedLimits: options.sharedLimits,
       get deployment() {
         return deployment;
       },

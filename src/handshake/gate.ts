@@ -19,6 +19,7 @@ import {
 } from './authenticate.js';
 import { isOriginAllowed } from './origin.js';
 import { TokenBucket, TokenBuckets } from './token-bucket.js';
+import type { RateBuckets, Release, SocketCounts } from './shared-limits.js';
 import { closeSocket, sendJson } from '../sockets/io.js';
 import { SocketRegistry, type LiveSocket } from '../sockets/registry.js';
 import type { ErrorCode } from '../errors.js';
@@ -73,6 +74,13 @@ export interface GateOptions {
   readonly onKick?: (live: LiveSocket, code: ErrorCode) => void;
   /** Needed for {@link Gate.proxy}: the identity key, the issuer, how upstreams are reached. */
   readonly proxy?: ProxyOptions;
+  /**
+   * Handshake buckets per client address shared with other processes (`--workers`); by default
+   * the gate's own, with the `handshakeRate` and `handshakeBurst` limits.
+   */
+  readonly handshakeBuckets?: RateBuckets;
+  /** Open sockets per user counted across processes (`--workers`); by default the gate's own. */
+  readonly userSockets?: SocketCounts;
 }
 
 export interface GateLimits {
@@ -137,6 +145,10 @@ interface ProxyTarget {
 
 const keyPattern = /^[+/0-9A-Za-z]{22}==$/;
 
+function tooManyForUser(): WsgateError {
+  return new WsgateError('rate_limited', 'Too many connections for this user', { retryAfter: 60 });
+}
+
 /** Where a socket came from, for reports about it. */
 type Where = Pick<HandshakeRequest, 'path' | 'ip'>;
 
@@ -157,7 +169,7 @@ export class Gate {
   /** Upgrades proxied clients with the subprotocol their upstream chose; pings pass through. */
   readonly #proxyWss: WebSocketServer;
   readonly #upstreamProtocols = new WeakMap<IncomingMessage, string | false>();
-  readonly #buckets: TokenBuckets;
+  readonly #buckets: RateBuckets;
   readonly #registry: SocketRegistry;
   /** Upgraded sockets still owing their first `auth` message. */
   readonly #pending = new Set<WebSocket>();
@@ -172,10 +184,9 @@ export class Gate {
       clock: options.clock ?? Date.now,
     };
     this.#limits = { ...defaultGateLimits, ...options.limits };
-    this.#buckets = new TokenBuckets({
-      rate: this.#limits.handshakeRate,
-      burst: this.#limits.handshakeBurst,
-    });
+    this.#buckets =
+      options.handshakeBuckets ??
+      new TokenBuckets({ rate: this.#limits.handshakeRate, burst: this.#limits.handshakeBurst });
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -291,7 +302,8 @@ export class Gate {
     let transport: TransportName | null = null;
     try {
       if (this.#draining) throw new WsgateError('draining');
-      const retryAfter = this.#buckets.take(request.ip, this.#o.clock());
+      const taken = this.#buckets.take(request.ip, this.#o.clock());
+      const retryAfter = typeof taken === 'number' ? taken : await taken;
       if (retryAfter > 0) throw new WsgateError('rate_limited', undefined, { retryAfter });
       if (!isOriginAllowed(request.origin, request.host, this.#o.origins ?? [])) {
         throw new WsgateError('origin_not_allowed');
@@ -305,7 +317,10 @@ export class Gate {
       let principal: Principal | undefined;
       if (credential) {
         principal = await this.#authenticate(credential, policy);
-        this.#checkUserLimit(principal);
+        const release = await this.#checkUserLimit(principal);
+        // The raw socket closes however this ends: refused, upgraded and closed, or proxied.
+        if (release && socket.destroyed) release();
+        else if (release) socket.once('close', release);
       } else if (!request.offeredV1 || target) {
         // A proxied stream belongs to the upstream: no first-message authentication there.
         if (policy.requirement !== 'optional') throw new WsgateError('credential_missing');
@@ -445,14 +460,23 @@ export class Gate {
    */
   readonly #onSocketError = (err: Error): void => this.#o.log?.debug({ err }, 'socket error');
 
-  /** Refuses a principal that already has as many sockets open as a user may. */
-  #checkUserLimit(principal: Principal): void {
-    if (principal.username === null) return;
-    if (this.#registry.countUser(principal.username) >= this.#limits.connectionsPerUser) {
-      throw new WsgateError('rate_limited', 'Too many connections for this user', {
-        retryAfter: 60,
+  /**
+   * Refuses a principal that already has as many sockets open as a user may. With shared counts
+   * the socket is counted at once, and the returned function gives it back when it closes.
+   */
+  #checkUserLimit(principal: Principal): undefined | Promise<Release | undefined> {
+    const username = principal.username;
+    if (username === null) return undefined;
+    const limit = this.#limits.connectionsPerUser;
+    const shared = this.#o.userSockets;
+    if (shared) {
+      return Promise.resolve(shared.acquire(username, limit)).then((release) => {
+        if (!release) throw tooManyForUser();
+        return release;
       });
     }
+    if (this.#registry.countUser(username) >= limit) throw tooManyForUser();
+    return undefined;
   }
 
   #accept(
@@ -554,8 +578,12 @@ export class Gate {
       const credential = credentialFromToken(token);
       transport = credential.transport;
       const principal = await this.#authenticate(credential, endpoint.policy);
-      this.#checkUserLimit(principal);
-      if (ws.readyState !== ws.OPEN) return false;
+      const release = await this.#checkUserLimit(principal);
+      if (ws.readyState !== ws.OPEN) {
+        release?.();
+        return false;
+      }
+      if (release) ws.once('close', release);
       this.#accept(ws, principal, endpoint, request);
       return true;
     } catch (err) {

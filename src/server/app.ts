@@ -52,6 +52,8 @@ export interface AppOptions {
   readonly cluster?: ClusterOptions;
   /** How long an upstream has to accept a proxied socket (default 5 s; tests shorten it). */
   readonly proxyDialTimeoutMs?: number;
+  /** The metrics to report to (a worker's, which the primary adds up); by default new ones. */
+  readonly metrics?: Metrics;
 }
 
 /** Proxy metrics: per-frame counters are resolved once, not per frame. */
@@ -110,6 +112,12 @@ export function buildGate(runtime: Runtime, options: AppOptions = {}, metrics?: 
     log: runtime.log,
     // Flags first, then what the embedding code (tests, benchmarks) asks for.
     limits: { ...config.limits, ...options.gateLimits },
+    ...(runtime.sharedLimits === undefined
+      ? {}
+      : {
+          handshakeBuckets: runtime.sharedLimits.handshakes,
+          userSockets: runtime.sharedLimits.sockets,
+        }),
     proxy: {
       identityKey: runtime.identity,
       issuer: () => sessions.issuer,
@@ -199,7 +207,7 @@ export async function buildApp(
 
   tokenRoutes(app, runtime);
   authRoutes(app, runtime);
-  const metrics = new Metrics();
+  const metrics = options.metrics ?? new Metrics();
   metaRoutes(app, runtime, metrics);
   await docsRoutes(app);
   ticketRoutes(app, runtime);

@@ -18,7 +18,7 @@ export interface RunningServer {
 }
 
 /** Fails with a message naming the address when `host:port` cannot be listened on. */
-async function checkPortFree(host: string, port: number): Promise<void> {
+export async function checkPortFree(host: string, port: number): Promise<void> {
   const probe = createServer();
   await new Promise<void>((resolve, reject) => {
     probe.once('error', (err: NodeJS.ErrnoException) => {
@@ -34,14 +34,23 @@ async function checkPortFree(host: string, port: number): Promise<void> {
   });
 }
 
+export interface StartOptions {
+  /**
+   * False for a `--workers` worker: the primary checked the port, and the workers share it, so
+   * a probe that binds it alone would find it taken.
+   */
+  readonly checkPort?: boolean;
+}
+
 /** Starts a wsgate node: runtime, HTTP server, listening socket. */
 export async function startServer(
   config: Config,
-  options: RuntimeOptions & AppOptions = {},
+  options: RuntimeOptions & AppOptions & StartOptions = {},
 ): Promise<RunningServer> {
   checkFirstStart(config);
   // A busy port is found before the first start creates a data dir it would leave behind.
-  if (config.port !== 0) await checkPortFree(config.host, config.port);
+  if (config.port !== 0 && options.checkPort !== false)
+    await checkPortFree(config.host, config.port);
   const runtime = await createRuntime(config, options);
   // A derived issuer names the listening port, which port 0 only tells after listen().
   const issuerAfterListen = config.issuerDerived && config.port === 0;

@@ -9,9 +9,12 @@ export function startupWarnings(config: Config, issuer: string): string[] {
     `listening on ${config.host}, a non-loopback address, with the issuer ${issuer} on plain HTTP and cookies without Secure: put wsgate behind a TLS terminator, give --issuer https://… and --secure-cookies (docs/deploy.md)`,
   ];
 }
+import cluster from 'node:cluster';
 import { startServer } from '../../server/serve.js';
 import { packageVersion } from '../../server/app.js';
 import { startupBanner } from '../banner.js';
+import { runPrimary } from '../../workers/primary.js';
+import { runWorker } from '../../workers/worker.js';
 
 export const serve: Command = {
   name: 'serve',
@@ -20,6 +23,25 @@ export const serve: Command = {
     'Starts a wsgate node: the HTTP endpoints, the WebSocket endpoints and the chat. The first start creates the database, the signing keys and the issuer of the deployment; later starts and other nodes on the same database use them. Stops gracefully on SIGINT or SIGTERM (open sockets get 1001).',
   config: 'serve',
   async run({ config, io, log: logger }) {
+    if (cluster.isWorker) return runWorker(config, logger.child({ worker: cluster.worker?.id }));
+    if (config.workers > 1) {
+      return runPrimary(config, {
+        log: logger,
+        onSignal: (handler) => io.onSignal(handler),
+        onListening: ({ url, issuer, alg, users }) => {
+          for (const warning of startupWarnings(config, issuer)) logger.warn(warning);
+          if (io.stdoutIsTty && config.logFormat !== 'json') {
+            io.out(startupBanner({ config, version: packageVersion, url, issuer, users }));
+          } else {
+            logger.info(
+              { url, demo: config.demo, alg, workers: config.workers },
+              `wsgate listening on ${url}${config.demo ? ' (demo mode)' : ''} with ${config.workers} workers`,
+            );
+          }
+        },
+        onFatal: (message) => io.err(`wsgate serve: ${message}\n`),
+      });
+    }
     const server = await startServer(config, { log: logger });
     for (const warning of startupWarnings(config, server.runtime.sessions.issuer)) {
       logger.warn(warning);

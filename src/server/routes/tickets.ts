@@ -8,6 +8,7 @@ import type { Runtime } from '../../runtime.js';
 import { errorBodySchema } from '../errors.js';
 import { checkCsrfHeader, requestCookie } from '../cookies.js';
 import { TokenBuckets } from '../../handshake/token-bucket.js';
+import type { RateBuckets } from '../../handshake/shared-limits.js';
 
 /**
  * The access token of a request: a bearer header, or the access cookie with a matching
@@ -30,7 +31,9 @@ export async function accessFromHeaderOrCookie(
 export function ticketRoutes(app: FastifyInstance, runtime: Runtime): void {
   // Tickets per user: a reconnecting client needs a few a minute, a flood needs a 429.
   const perMinute = runtime.config.ticketsPerMinute;
-  const buckets = new TokenBuckets({ rate: perMinute / 60, burst: perMinute });
+  const buckets: RateBuckets =
+    runtime.sharedLimits?.ticketRequests ??
+    new TokenBuckets({ rate: perMinute / 60, burst: perMinute });
   app.post(
     '/ws-ticket',
     {
@@ -56,7 +59,7 @@ export function ticketRoutes(app: FastifyInstance, runtime: Runtime): void {
       reply.header('cache-control', 'no-store');
       const claims = await accessFromHeaderOrCookie(runtime, request);
       const now = runtime.clock();
-      const retryAfter = buckets.take(claims.sub, now);
+      const retryAfter = await buckets.take(claims.sub, now);
       if (retryAfter > 0) throw new WsgateError('rate_limited', undefined, { retryAfter });
       const ticket = await runtime.tickets.issue(claims, now);
       const expiresIn = Math.max(

@@ -1,0 +1,312 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { ensureBuilt, startServeProcess, type ServeProcess } from './support/cli.js';
+import { connect, type Outcome } from './support/ws.js';
+import { passwordGrant, postForm } from './support/server.js';
+
+/**
+ * DESIGN §11 with real processes: `wsgate serve --workers 2` as an operator starts it. The
+ * primary hands each new connection to the workers in turn, so consecutive sockets land on
+ * different workers; what a worker did is read from its log lines, which carry its id.
+ */
+
+const dirs: string[] = [];
+const servers = new Set<ServeProcess>();
+
+async function start(extra: readonly string[] = []): Promise<ServeProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-workers-'));
+  dirs.push(dir);
+  const args = ['--demo', '--port', '0', '--data-dir', dir, '--log-format', 'json'];
+  const server = await startServeProcess([...args, '--workers', '2', ...extra], 'workers');
+  servers.add(server);
+  return server;
+}
+
+async function stop(server: ServeProcess): Promise<{ code: number | null }> {
+  if (server.child.exitCode === null && server.child.signalCode === null) {
+    server.child.kill('SIGTERM');
+  }
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 30_000);
+  const exit = await server.exit;
+  clearTimeout(timer);
+  servers.delete(server);
+  return exit;
+}
+
+interface LogLine {
+  readonly msg?: string;
+  readonly worker?: number;
+  readonly pid?: number;
+  readonly audit?: { event: string; detail?: Record<string, unknown> };
+}
+
+function lines(server: ServeProcess): LogLine[] {
+  return server.logs.flatMap((line) => {
+    try {
+      return [JSON.parse(line) as LogLine];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Polls `condition` every 20 ms; fails with `what` after `timeoutMs`. */
+async function waitFor<T>(
+  condition: () => T | undefined | false | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 10_000,
+) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await sleep(20);
+  }
+}
+
+function ws(server: ServeProcess, path: string): string {
+  return server.url.replace(/^http/, 'ws') + path;
+}
+
+/** Opens `count` sockets one after the other (so the primary deals them to both workers). */
+async function openSockets(
+  server: ServeProcess,
+  token: string,
+  count: number,
+): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = [];
+  for (let i = 0; i < count; i++) {
+    const outcome = await connect(ws(server, '/ws'), {
+      headers: { authorization: `Bearer ${token}` },
+      messages: 1,
+    });
+    assert.equal(
+      outcome.kind,
+      'open',
+      `socket ${i}: ${JSON.stringify(outcome.kind === 'http' && outcome.body)}`,
+    );
+    if (outcome.kind === 'open') sockets.push(outcome.socket);
+  }
+  return sockets;
+}
+
+function pong(socket: WebSocket): Promise<void> {
+  return new Promise((resolve) => {
+    socket.once('pong', () => resolve());
+    socket.ping();
+  });
+}
+
+function closed(socket: WebSocket): Promise<number> {
+  if (socket.readyState === WebSocket.CLOSED) return Promise.resolve(-1);
+  return new Promise((resolve) => socket.once('close', (code) => resolve(code)));
+}
+
+function workersOf(server: ServeProcess, event: string): Set<number> {
+  return new Set(
+    lines(server)
+      .filter((l) => l.audit?.event === event && l.worker !== undefined)
+      .map((l) => l.worker as number),
+  );
+}
+
+before(() => ensureBuilt());
+after(async () => {
+  for (const server of servers) await stop(server);
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('wsgate serve --workers 2', () => {
+  let server: ServeProcess;
+  before(async () => {
+    server = await start(['--max-connections-per-user', '4']);
+  });
+
+  it('starts two workers on one port and says so once', () => {
+    const started = lines(server).filter((l) => l.msg === 'worker listening');
+    assert.equal(new Set(started.map((l) => l.pid)).size, 2);
+    const listening = lines(server).filter((l) => l.msg?.startsWith('wsgate listening on'));
+    assert.equal(listening.length, 1);
+    assert.match(listening[0]?.msg ?? '', /with 2 workers$/);
+  });
+
+  it('closes with 4410 the sockets on both workers when a logout reaches one', async () => {
+    const { access_token: token } = await passwordGrant(server, 'johndoe', 'secret');
+    const sockets = await openSockets(server, token, 4);
+    const codes = Promise.all(sockets.map(closed));
+    const res = await fetch(`${server.url}/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(res.status, 204);
+    assert.deepEqual(await codes, [4410, 4410, 4410, 4410]);
+    // Both workers kicked sockets, so one of them kicked for a logout the other received.
+    await waitFor(() => workersOf(server, 'socket.kick').size === 2, 'a kick on each worker');
+  });
+
+  it('lets a ticket open one socket only, whichever worker it is tried on', async () => {
+    const { access_token: token } = await passwordGrant(server, 'janedoe', 'secret2');
+    const minted = await fetch(`${server.url}/ws-ticket`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const { ticket } = (await minted.json()) as { ticket: string };
+    const outcomes: Outcome[] = [];
+    for (let i = 0; i < 4; i++) {
+      outcomes.push(await connect(ws(server, `/ws?token=${ticket}`), { messages: 1 }));
+    }
+    assert.deepEqual(
+      outcomes.map((o) => (o.kind === 'http' ? o.status : 'open')),
+      ['open', 401, 401, 401],
+    );
+    for (const o of outcomes) if (o.kind === 'open') o.socket.close();
+    // Refused on both workers: one of them is not the worker that accepted it.
+    await waitFor(
+      () => workersOf(server, 'handshake.reject').size === 2,
+      'refusals on both workers',
+    );
+  });
+
+  it('counts a user’s sockets across workers against one limit', async () => {
+    const { access_token: token } = await passwordGrant(server, 'test', 'test');
+    const sockets = await openSockets(server, token, 4);
+    for (let i = 0; i < 2; i++) {
+      const refused = await connect(ws(server, '/ws'), {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(refused.kind === 'http' && refused.status, 429, `attempt ${i}`);
+    }
+    const first = sockets[0] as WebSocket;
+    first.close();
+    await closed(first);
+    // The slot given back over IPC is free again, on either worker.
+    const again = await waitFor(async () => {
+      const outcome = await connect(ws(server, '/ws'), {
+        headers: { authorization: `Bearer ${token}` },
+        messages: 1,
+      });
+      return outcome.kind === 'open' ? outcome : undefined;
+    }, 'a socket after one closed');
+    again.socket.close();
+    for (const socket of sockets) socket.close();
+  });
+
+  it('counts failed logins across workers against one limit', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      // A new connection each time, so the primary deals the attempts to both workers.
+      const res = await postForm(
+        `${server.url}/token`,
+        { username: 'mallory', password: 'wrong' },
+        { connection: 'close' },
+      );
+      statuses.push(res.status);
+    }
+    assert.deepEqual(statuses, [400, 400, 400, 400, 400, 429, 429]);
+  });
+
+  it('adds up every worker’s metrics at /metrics', async () => {
+    const { access_token: token } = await passwordGrant(server, 'janedoe', 'secret2');
+    const sockets = await openSockets(server, token, 3);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(text, /^wsgate_connections_open 3$/m);
+    for (const socket of sockets) socket.close();
+  });
+});
+
+describe('wsgate serve --workers 2: workers that die, and stopping', () => {
+  it('replaces a killed worker, gives back its sockets and keeps the others open', async () => {
+    const server = await start(['--max-connections-per-user', '4']);
+    const { access_token: token } = await passwordGrant(server, 'johndoe', 'secret');
+    const sockets = await openSockets(server, token, 4);
+    const pids = lines(server)
+      .filter((l) => l.msg === 'worker listening')
+      .map((l) => l.pid as number);
+    const [victim] = pids as [number];
+    const codes: number[] = [];
+    for (const socket of sockets) socket.once('close', (code) => codes.push(code));
+    process.kill(victim, 'SIGKILL');
+    // Every other socket was on the killed worker: two drop…
+    await waitFor(() => codes.length === 2, 'two sockets dropped');
+    assert.deepEqual(codes, [1006, 1006]);
+    // …and the other two still answer.
+    const alive = sockets.filter((socket) => socket.readyState === WebSocket.OPEN);
+    assert.equal(alive.length, 2);
+    await Promise.all(alive.map((socket) => pong(socket)));
+    await waitFor(
+      () =>
+        lines(server).filter((l) => l.msg === 'worker listening' && !pids.includes(l.pid ?? 0))
+          .length === 1,
+      'a new worker listening',
+    );
+    // The dead worker's two sockets no longer count against the limit of four.
+    const more = await openSockets(server, token, 2);
+    for (const socket of [...sockets, ...more]) socket.close();
+    assert.equal((await stop(server)).code, 0);
+  });
+
+  it('drains the sockets of every worker with 1001 on SIGTERM and exits with 0', async () => {
+    const server = await start();
+    const { access_token: token } = await passwordGrant(server, 'johndoe', 'secret');
+    const sockets = await openSockets(server, token, 4);
+    const codes = Promise.all(sockets.map(closed));
+    server.child.kill('SIGTERM');
+    assert.deepEqual(await codes, [1001, 1001, 1001, 1001]);
+    assert.deepEqual(await server.exit, { code: 0, signal: null });
+    servers.delete(server);
+  });
+
+  it('stops with a clear error when workers keep dying', async () => {
+    const server = await start();
+    const killed = new Set<number>();
+    // Kill every worker as soon as it is started: a crash loop.
+    while (server.child.exitCode === null) {
+      for (const line of lines(server)) {
+        const pid = line.msg === 'worker started' ? line.pid : undefined;
+        if (pid === undefined || killed.has(pid)) continue;
+        killed.add(pid);
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      await Promise.race([server.exit, sleep(20)]);
+    }
+    assert.equal((await server.exit).code, 1);
+    assert.match(
+      server.stderr(),
+      /workers keep dying \(6 in 60 s, the last with SIGKILL\); stopping/,
+    );
+    assert.ok(killed.size >= 6, `${killed.size} killed`);
+    servers.delete(server);
+  });
+
+  it('stops with the worker’s error when a worker cannot start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wsgate-workers-'));
+    dirs.push(dir);
+    // Only a node finds that a proxy path shadows an HTTP route: the workers refuse to start.
+    const run = await import('./support/cli.js').then(({ wsgate }) =>
+      wsgate([
+        'serve',
+        '--port',
+        '0',
+        '--data-dir',
+        dir,
+        '--workers',
+        '2',
+        '--proxy',
+        '/token=ws://127.0.0.1:9/',
+      ]),
+    );
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /--proxy \/token overlaps the HTTP route \/token/);
+    assert.match(run.stderr, /a worker failed to start \(exit code 2\)/);
+  });
+});
