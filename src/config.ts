@@ -1,4 +1,6 @@
 import { parseProxyOptions, type ProxyConfig } from './proxy/config.js';
+import { parseTrustSpec, type TrustSpec } from './issuers/trusted-issuers.js';
+import { IssuerError } from './issuers/issuer-error.js';
 import { ProxyRouteError, type ProxyRoute } from './proxy/route.js';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
@@ -89,6 +91,22 @@ export interface Config {
   readonly workersAuto: boolean;
   /** WebSocket limits given on the command line; the gate's defaults fill in the rest. */
   readonly limits: Readonly<Partial<Record<LimitName, number>>>;
+  /** Trusted external issuers (`--trust`), with their JWKS URL when discovery is skipped. */
+  readonly trust: readonly TrustSpec[];
+  /** `aud` values accepted on external access tokens. */
+  readonly trustAudiences: readonly string[];
+  /** Seconds the last good keys of an issuer keep serving while its fetches fail. */
+  readonly trustStale: number;
+  /** Seconds a back-channel logout or admin revoke of an external identity is remembered. */
+  readonly trustRevocationTtl: number;
+  /** The claim (name or dotted path) an external user is shown by. */
+  readonly usernameClaim: string;
+  /** A claim (name or dotted path) that adds scopes to external tokens. */
+  readonly scopeClaim: string | undefined;
+  /** `aud` values accepted on logout tokens: the client ids registered at the providers. */
+  readonly backchannelAudiences: readonly string[];
+  /** Trusted issuers whose `wsgate:admin` scope is honoured. */
+  readonly adminIssuers: readonly string[];
 }
 
 export type LimitName =
@@ -145,6 +163,7 @@ export const optionGroups = {
   tokens: 'Tokens',
   browser: 'Browsers',
   limits: 'Limits',
+  issuers: 'External identity providers',
   proxy: 'Proxy mode',
   logging: 'Logging',
 } as const;
@@ -433,6 +452,74 @@ export const configOptions = {
     group: 'limits',
     scope: 'serve',
     help: 'rooms listed in a chat welcome at most',
+  },
+  trust: {
+    kind: 'list',
+    env: 'WSGATE_TRUST',
+    arg: 'ISSUER[=JWKS-URL]',
+    group: 'issuers',
+    scope: 'serve',
+    help: 'accept access tokens of this OpenID issuer, keys found by discovery or at JWKS-URL (repeatable)',
+  },
+  'trust-audience': {
+    kind: 'list',
+    env: 'WSGATE_TRUST_AUDIENCE',
+    arg: 'AUD',
+    default: 'wsgate',
+    group: 'issuers',
+    scope: 'serve',
+    help: 'an aud accepted on external access tokens (repeatable)',
+  },
+  'trust-stale': {
+    kind: 'string',
+    env: 'WSGATE_TRUST_STALE',
+    arg: 'DURATION',
+    default: '1h (at most 24h)',
+    group: 'issuers',
+    scope: 'serve',
+    help: "how long an issuer's last good keys serve while its key fetches fail",
+  },
+  'trust-revocation-ttl': {
+    kind: 'string',
+    env: 'WSGATE_TRUST_REVOCATION_TTL',
+    arg: 'DURATION',
+    default: '24h',
+    group: 'issuers',
+    scope: 'serve',
+    help: 'how long a back-channel logout or admin revoke of an external identity is remembered',
+  },
+  'username-claim': {
+    kind: 'string',
+    env: 'WSGATE_USERNAME_CLAIM',
+    arg: 'CLAIM',
+    default: 'sub',
+    group: 'issuers',
+    scope: 'serve',
+    help: 'claim (or dotted path) an external user is shown by, as <issuer host>:<name>',
+  },
+  'scope-claim': {
+    kind: 'string',
+    env: 'WSGATE_SCOPE_CLAIM',
+    arg: 'CLAIM',
+    group: 'issuers',
+    scope: 'serve',
+    help: 'claim (or dotted path, e.g. realm_access.roles) whose values add scopes, besides scope and scp',
+  },
+  'backchannel-audience': {
+    kind: 'list',
+    env: 'WSGATE_BACKCHANNEL_AUDIENCE',
+    arg: 'CLIENT-ID',
+    group: 'issuers',
+    scope: 'serve',
+    help: 'an aud accepted on back-channel logout tokens: a client id registered at a provider (repeatable)',
+  },
+  'admin-issuer': {
+    kind: 'list',
+    env: 'WSGATE_ADMIN_ISSUER',
+    arg: 'ISSUER',
+    group: 'issuers',
+    scope: 'serve',
+    help: 'a --trust issuer whose wsgate:admin scope may call POST /admin/revoke (repeatable)',
   },
   proxy: {
     kind: 'list',
@@ -765,16 +852,7 @@ function issuerUrl(value: string): string | { broke: string } {
 }
 
 function parseOrigins(o: Options): string[] {
-  const given = o.get('origin');
-  if (given === undefined) return [];
-  return given.value.map((value) => {
-    const result = origin(value);
-    if (typeof result === 'string') return result;
-    const shown = given.source.startsWith('--')
-      ? `${given.source} ${JSON.stringify(value)}`
-      : `${given.source} entry ${JSON.stringify(value)}`;
-    throw new ConfigError(`${shown} ${result.broke}`);
-  });
+  return listValues(o, 'origin', origin);
 }
 
 /** A `--trust-proxy` entry: an address or an address/prefix block, IPv4 or IPv6. */
@@ -793,16 +871,7 @@ function cidr(value: string): string | { broke: string } {
 }
 
 function parseTrustProxy(o: Options): string[] {
-  const given = o.get('trust-proxy');
-  if (given === undefined) return [];
-  return given.value.map((value) => {
-    const result = cidr(value);
-    if (typeof result === 'string') return result;
-    const shown = given.source.startsWith('--')
-      ? `${given.source} ${JSON.stringify(value)}`
-      : `${given.source} entry ${JSON.stringify(value)}`;
-    throw new ConfigError(`${shown} ${result.broke}`);
-  });
+  return listValues(o, 'trust-proxy', cidr);
 }
 
 function parseWorkers(options: Options): { workers: number; workersAuto: boolean } {
@@ -914,6 +983,7 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
     defaults.audience,
   );
 
+  const issuers = parseIssuers(o, issuer);
   let proxy: ProxyConfig;
   try {
     proxy = parseProxyOptions(
@@ -923,7 +993,7 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
         'proxy-audience': o.value('proxy-audience'),
         'proxy-ca': o.value('proxy-ca'),
       },
-      [audience],
+      issuers.trust.length === 0 ? [audience] : [audience, ...issuers.trustAudiences],
     );
   } catch (err) {
     if (err instanceof ProxyRouteError) throw new ConfigError(err.message);
@@ -1004,5 +1074,77 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
     limits: parseLimits(o),
     proxies: proxy.proxies,
     proxyCa: proxy.proxyCa,
+    ...issuers,
+  };
+}
+
+/** Each value of a list option, or the rule one of them broke, named as given. */
+function listValues(
+  o: Options,
+  name: ConfigOptionName,
+  check: (value: string) => string | { broke: string },
+): string[] {
+  const given = o.get(name) as Given<string[]> | undefined;
+  if (given === undefined) return [];
+  return given.value.map((value) => {
+    const result = check(value);
+    if (typeof result === 'string') return result;
+    const shown = given.source.startsWith('--')
+      ? `${given.source} ${JSON.stringify(value)}`
+      : `${given.source} entry ${JSON.stringify(value)}`;
+    throw new ConfigError(`${shown} ${result.broke}`);
+  });
+}
+
+const notEmpty = (v: string): string | { broke: string } =>
+  v.trim() === '' ? { broke: 'must not be empty' } : v.trim();
+
+/** The claim names of --username-claim and --scope-claim: printable, no spaces. */
+const claimName = (v: string): string | { broke: string } =>
+  /^[\x21-\x7e]{1,200}$/.test(v) ? v : { broke: 'must be a claim name or dotted path' };
+
+type IssuerConfig = Pick<
+  Config,
+  | 'trust'
+  | 'trustAudiences'
+  | 'trustStale'
+  | 'trustRevocationTtl'
+  | 'usernameClaim'
+  | 'scopeClaim'
+  | 'backchannelAudiences'
+  | 'adminIssuers'
+>;
+
+/** The external-issuer options (DESIGN §8). */
+function parseIssuers(o: Options, ownIssuer: string): IssuerConfig {
+  const trust: TrustSpec[] = [];
+  for (const value of listValues(o, 'trust', (v) => v.trim())) {
+    let spec: TrustSpec;
+    try {
+      spec = parseTrustSpec(value);
+    } catch (err) {
+      if (err instanceof IssuerError) throw new ConfigError(err.message);
+      throw err;
+    }
+    if (spec.issuer === ownIssuer)
+      throw new ConfigError(`--trust ${spec.issuer} is wsgate's own issuer`);
+    if (!trust.some((t) => t.issuer === spec.issuer)) trust.push(spec);
+  }
+  const trusted = new Set(trust.map((t) => t.issuer));
+  const adminIssuers = listValues(o, 'admin-issuer', (v) =>
+    trusted.has(v.trim()) ? v.trim() : { broke: 'is not a --trust issuer' },
+  );
+  const trustStale = o.parse('trust-stale', duration, 3600);
+  if (trustStale > 86_400) o.fail('trust-stale', 'must be at most 24h');
+  const audiences = listValues(o, 'trust-audience', notEmpty);
+  return {
+    trust,
+    trustAudiences: audiences.length === 0 ? [defaults.audience] : audiences,
+    trustStale,
+    trustRevocationTtl: o.parse('trust-revocation-ttl', duration, 86_400),
+    usernameClaim: o.parse('username-claim', claimName, 'sub'),
+    scopeClaim: o.parse('scope-claim', claimName, undefined),
+    backchannelAudiences: listValues(o, 'backchannel-audience', notEmpty),
+    adminIssuers,
   };
 }

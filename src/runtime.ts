@@ -30,6 +30,11 @@ import type { PubSub } from './pubsub/types.js';
 import type { SharedLimits } from './handshake/shared-limits.js';
 import { RedisPubSub } from './pubsub/redis.js';
 import { deriveIdentityKey, type IdentityKey } from './proxy/identity.js';
+import { TrustedIssuers } from './issuers/trusted-issuers.js';
+import { IssuerError } from './issuers/issuer-error.js';
+import { withTrustedIssuers } from './credentials/external.js';
+import type { VerifyJwt } from './tokens/verify.js';
+import type { TokenClaims } from './tokens/claims.js';
 
 /** Everything a node runs on, wired once: the server and the CLI both start from here. */
 export interface Runtime {
@@ -43,6 +48,15 @@ export interface Runtime {
   readonly sessions: SessionService;
   readonly users: UserService;
   readonly tickets: TicketStore;
+  /** The trusted external issuers (`--trust`), each with its own key set; maybe none. */
+  readonly issuers: TrustedIssuers;
+  /**
+   * Verifies wsgate's own tokens and the access tokens of trusted issuers, refusing revoked
+   * sessions and subjects: what the gate and the bearer-token routes call.
+   */
+  readonly verify: VerifyJwt;
+  /** Whether the session of a ticket's claims was revoked (wsgate's or an external one). */
+  readonly isRevoked: (sessionId: string, claims: TokenClaims) => boolean;
   /** The cluster bus: Redis under `--redis`, or one given by embedding code; none on a lone node. */
   readonly bus: PubSub | undefined;
   /** Limits shared with the other workers through the primary (`--workers`); none otherwise. */
@@ -96,6 +110,7 @@ export async function createRuntime(
       ? redisCommands(config.redis)
       : undefined;
   const prefix = config.redisPrefix;
+  let issuers: TrustedIssuers | undefined;
   const loginLimits = { limit: config.loginAttemptsPerMinute, windowMs: 60_000 };
   const addressLimits = { limit: config.loginFailuresPerAddress, windowMs: 60_000 };
   try {
@@ -147,7 +162,20 @@ export async function createRuntime(
     await sessions.warm();
     const users = new UserService(storage, sessions, clock, { demo: config.demo });
     if (config.demo) await seedDemoUsers(users);
+    issuers = await startIssuers(config, clock, log);
+    const revocations = sessions.revocations;
+    const trusted = issuers;
     return {
+      issuers: trusted,
+      verify: withTrustedIssuers(
+        (token, type) => sessions.verify(token, type),
+        trusted,
+        (claims) => revocations.isExternalRevoked(claims, clock()),
+      ),
+      isRevoked: (sessionId, claims) =>
+        claims.external
+          ? revocations.isExternalRevoked(claims, clock())
+          : revocations.has(sessionId),
       config,
       clock,
       log,
@@ -178,17 +206,49 @@ export async function createRuntime(
         return deployment;
       },
       close: async () => {
+        trusted.close();
         await bus?.close();
         await closeRedis(redis);
         await storage.close();
       },
     };
   } catch (err) {
+    issuers?.close();
     await bus?.close();
     await closeRedis(redis);
     await storage.close();
     throw err;
   }
+}
+
+/**
+ * Fetches the trusted issuers' keys once, then keeps them fresh in the background. An issuer
+ * that does not answer leaves the start going (its tokens get 401 until its keys arrive); one
+ * whose metadata names another issuer or breaks the https rule is a configuration error.
+ */
+async function startIssuers(config: Config, clock: Clock, log: Logger): Promise<TrustedIssuers> {
+  const issuers = new TrustedIssuers(config.trust, {
+    audiences: config.trustAudiences,
+    backchannelAudiences: config.backchannelAudiences,
+    usernameClaim: config.usernameClaim,
+    scopeClaim: config.scopeClaim,
+    adminIssuers: new Set(config.adminIssuers),
+    clock,
+    keySets: { staleMs: config.trustStale * 1000 },
+  });
+  try {
+    await issuers.start();
+  } catch (err) {
+    if (err instanceof IssuerError) throw new ConfigError(err.message);
+    throw err;
+  }
+  for (const status of issuers.statuses()) {
+    if (status.state === 'ready')
+      log.info({ issuer: status.issuer, keys: status.keys }, 'trusting issuer');
+    else log.warn({ issuer: status.issuer, error: status.error }, 'trusted issuer has no keys yet');
+  }
+  issuers.startRefreshing();
+  return issuers;
 }
 
 /**

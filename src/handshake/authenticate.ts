@@ -43,7 +43,7 @@ export async function authenticate(
   policy: Policy,
   deps: {
     verify: VerifyJwt;
-    isRevoked: (sessionId: string) => boolean;
+    isRevoked: (sessionId: string, claims: TokenClaims) => boolean;
     tickets: TicketStore;
     now: number;
   },
@@ -56,12 +56,14 @@ export async function authenticate(
     if (!bound) throw new WsgateError('invalid_token', 'Unknown, used or expired ticket');
     // Re-check what may have changed since the ticket was minted from a verified access token.
     if (bound.exp * 1000 <= deps.now) throw new WsgateError('token_expired');
-    if (deps.isRevoked(bound.sid)) throw new WsgateError('session_revoked');
+    if (deps.isRevoked(bound.sid, bound)) throw new WsgateError('session_revoked');
     claims = bound;
   } else {
     claims = await deps.verify(credential.value, wanted);
   }
   if (credential.transport === 'cookie') {
+    // The cookie is wsgate's own sign-in; an external token never rides in it.
+    if (claims.external) throw new WsgateError('invalid_token');
     if (!safeEqual(claims.csrf, credential.csrf)) throw new WsgateError('csrf_failed');
   }
   if (policy.requirement === 'fresh' && !claims.fresh) throw new WsgateError('not_fresh');
@@ -69,5 +71,6 @@ export async function authenticate(
   for (const scope of policy.scopes ?? []) {
     if (!scopes.has(scope)) throw new WsgateError('insufficient_scope');
   }
-  return { username: claims.sub, claims, transport: credential.transport, scopes };
+  const username = claims.external?.displayName ?? claims.sub;
+  return { username, claims, transport: credential.transport, scopes };
 }

@@ -9,6 +9,8 @@ import type { Credential, TransportName } from '../credentials/credential.js';
 import { handshakeTransports } from '../credentials/transports.js';
 import { parseHandshake, v1Protocol, type HandshakeRequest } from '../credentials/request.js';
 import { MemoryTicketStore, type TicketStore } from '../credentials/tickets.js';
+import { principalKey } from '../credentials/principal.js';
+import type { TokenClaims } from '../tokens/claims.js';
 import { isAuthFrame, parseAuthFrame } from './first-message.js';
 import {
   authenticate,
@@ -52,8 +54,11 @@ export type ConnectionHandler = (
 export interface GateOptions {
   /** Verifies a JWT and refuses revoked sessions, with no database round trip. */
   readonly verify: VerifyJwt;
-  /** Refuses tickets of ended sessions; JWTs are checked by `verify`. Default: nothing is revoked. */
-  readonly isRevoked?: (sessionId: string) => boolean;
+  /**
+   * Refuses tickets of ended sessions (given the ticket's session id and claims); JWTs are
+   * checked by `verify`. Default: nothing is revoked.
+   */
+  readonly isRevoked?: (sessionId: string, claims: TokenClaims) => boolean;
   /** Where `POST /ws-ticket` tickets live. Default: an in-memory store. */
   readonly tickets?: TicketStore;
   /** Default: `Date.now`. */
@@ -158,7 +163,7 @@ type Where = Pick<HandshakeRequest, 'path' | 'ip'>;
  */
 export class Gate {
   readonly #o: GateOptions & {
-    isRevoked: (sessionId: string) => boolean;
+    isRevoked: (sessionId: string, claims: TokenClaims) => boolean;
     tickets: TicketStore;
     clock: Clock;
   };
@@ -248,7 +253,7 @@ export class Gate {
     return this.#registry.size;
   }
 
-  /** Open sockets of a user. */
+  /** Open sockets of a user (a username, or an external principal's key). */
   countUser(username: string): number {
     return this.#registry.countUser(username);
   }
@@ -256,6 +261,14 @@ export class Gate {
   /** Closes every socket of these sessions with 4410 (logout, reuse, password change, …). */
   closeSessions(sessionIds: Iterable<string>, reason?: string): number {
     return this.#registry.closeSessions(sessionIds, 'session_revoked', reason);
+  }
+
+  /**
+   * Closes with 4410 every socket of a principal — a username, or an external (issuer, `sub`)
+   * key — whose claims `which` selects (all by default).
+   */
+  closePrincipal(key: string, which?: (claims: TokenClaims) => boolean, reason?: string): number {
+    return this.#registry.closeUser(key, 'session_revoked', reason, which);
   }
 
   /** Sends due `expiring` notices and closes expired sockets (4419) now; normally a timer does. */
@@ -465,7 +478,8 @@ export class Gate {
    * the socket is counted at once, and the returned function gives it back when it closes.
    */
   #checkUserLimit(principal: Principal): undefined | Promise<Release | undefined> {
-    const username = principal.username;
+    // Keyed on the username, or an external principal's (issuer, sub).
+    const username = principalKey(principal);
     if (username === null) return undefined;
     const limit = this.#limits.connectionsPerUser;
     const shared = this.#o.userSockets;
@@ -667,7 +681,8 @@ export class Gate {
     const { ws } = live;
     try {
       const principal = await this.#authenticate(credentialFromToken(token), endpoint.policy);
-      if (principal.username !== live.principal.username) {
+      // The same user: the same username, or the same external issuer and subject.
+      if (principalKey(principal) !== principalKey(live.principal)) {
         throw new WsgateError('invalid_token', 'The new token is for another user');
       }
       this.#registry.renew(live, principal);

@@ -1,7 +1,8 @@
 import type { WebSocket } from 'ws';
 import type { Clock } from '../clock.js';
 import { WsgateError, type ErrorCode } from '../errors.js';
-import type { Principal } from '../credentials/principal.js';
+import { principalKey, sessionKey, type Principal } from '../credentials/principal.js';
+import type { TokenClaims } from '../tokens/claims.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { closeSocket, sendJson } from './io.js';
 
@@ -110,9 +111,17 @@ export class SocketRegistry {
     return closed;
   }
 
-  /** Closes every socket of a user; returns how many were open. */
-  closeUser(username: string, code: ErrorCode, reason?: string): number {
-    const sockets = [...(this.#byUser.get(username) ?? [])];
+  /** Closes every socket of a user (those whose claims `which` selects); returns how many. */
+  closeUser(
+    username: string,
+    code: ErrorCode,
+    reason?: string,
+    which?: (claims: TokenClaims) => boolean,
+  ): number {
+    const sockets = [...(this.#byUser.get(username) ?? [])].filter(
+      (live) =>
+        which === undefined || (live.principal.claims !== null && which(live.principal.claims)),
+    );
     for (const live of sockets) this.#close(live, code, reason);
     return sockets.length;
   }
@@ -177,15 +186,17 @@ export class SocketRegistry {
   }
 
   #index(live: LiveSocket): void {
-    const { claims, username } = live.principal;
-    if (claims) addTo(this.#bySession, claims.sid, live);
-    if (username !== null) addTo(this.#byUser, username, live);
+    const { claims } = live.principal;
+    const user = principalKey(live.principal);
+    if (claims) addTo(this.#bySession, sessionKey(claims), live);
+    if (user !== null) addTo(this.#byUser, user, live);
   }
 
   #unindex(live: LiveSocket): void {
-    const { claims, username } = live.principal;
-    if (claims) removeFrom(this.#bySession, claims.sid, live);
-    if (username !== null) removeFrom(this.#byUser, username, live);
+    const { claims } = live.principal;
+    const user = principalKey(live.principal);
+    if (claims) removeFrom(this.#bySession, sessionKey(claims), live);
+    if (user !== null) removeFrom(this.#byUser, user, live);
   }
 
   #remove(live: LiveSocket): void {

@@ -27,6 +27,19 @@ export interface TokenClaims {
   readonly type: TokenType;
   /** Double-submit CSRF value, present on tokens delivered in cookies. */
   readonly csrf?: string;
+  /**
+   * Set on the claims of a trusted external issuer's access token (DESIGN §8): `iss` and `sub`
+   * are that issuer's, `sid` its `sid` (else the token's `jti`), and this says who to show.
+   */
+  readonly external?: ExternalSubject;
+}
+
+/** What wsgate keeps of an external principal besides the claims it shares with its own tokens. */
+export interface ExternalSubject {
+  /** `<issuer host>:<name>`: what chat, presence and `X-Wsgate-User` show. */
+  readonly displayName: string;
+  /** The provider's `sid`, when the token had one (a back-channel logout names it). */
+  readonly providerSid: string | undefined;
 }
 
 /** Largest token accepted; anything longer is refused before it is parsed. */

@@ -79,6 +79,8 @@ export function metaRoutes(app: FastifyInstance, runtime: Runtime, metrics: Metr
     {
       schema: {
         summary: 'Readiness: the database (and Redis in cluster mode) answers',
+        description:
+          "Also lists each trusted external issuer's key-set state (`ready`, `stale`, `pending`, `unavailable`); an issuer never makes the server unready.",
         tags: ['operations'],
       },
     },
@@ -89,9 +91,24 @@ export function metaRoutes(app: FastifyInstance, runtime: Runtime, metrics: Metr
       if (results[0].status === 'rejected') checks.database = 'down';
       if (runtime.bus && results[1]?.status === 'rejected') checks.redis = 'down';
       const down = Object.entries(checks).filter(([, state]) => state === 'down');
-      if (down.length === 0) return { status: 'ready', checks };
+      // Informational: a token of an unreachable issuer gets 401, the rest of the node serves.
+      const issuers =
+        runtime.issuers.size === 0
+          ? {}
+          : {
+              issuers: runtime.issuers.statuses().map((s) => ({
+                issuer: s.issuer,
+                state: s.state,
+                keys: s.keys,
+                ...(s.fetchedAt === undefined
+                  ? {}
+                  : { fetchedAt: new Date(s.fetchedAt).toISOString() }),
+                ...(s.error === undefined ? {} : { error: s.error.code }),
+              })),
+            };
+      if (down.length === 0) return { status: 'ready', checks, ...issuers };
       request.log.warn({ checks }, 'not ready');
-      return reply.code(503).send({ status: 'not_ready', checks });
+      return reply.code(503).send({ status: 'not_ready', checks, ...issuers });
     },
   );
 }

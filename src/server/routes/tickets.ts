@@ -3,6 +3,7 @@ import { WsgateError } from '../../errors.js';
 import { parseBearer } from '../../credentials/authorization-header.js';
 import { accessCookie } from '../../credentials/cookie.js';
 import { ticketTtlMs } from '../../credentials/tickets.js';
+import { userKey } from '../../credentials/principal.js';
 import type { TokenClaims } from '../../tokens/claims.js';
 import type { Runtime } from '../../runtime.js';
 import { errorBodySchema } from '../errors.js';
@@ -19,7 +20,8 @@ export async function accessFromHeaderOrCookie(
   request: FastifyRequest,
 ): Promise<TokenClaims> {
   const bearer = parseBearer(request.headers.authorization);
-  if (bearer !== undefined) return runtime.sessions.verify(bearer, 'access');
+  // A bearer token may be wsgate's own or a trusted issuer's; the cookie is only ever wsgate's.
+  if (bearer !== undefined) return runtime.verify(bearer, 'access');
   const cookie = requestCookie(request, accessCookie);
   if (cookie === undefined) throw new WsgateError('credential_missing');
   const claims = await runtime.sessions.verify(cookie, 'access');
@@ -59,7 +61,7 @@ export function ticketRoutes(app: FastifyInstance, runtime: Runtime): void {
       reply.header('cache-control', 'no-store');
       const claims = await accessFromHeaderOrCookie(runtime, request);
       const now = runtime.clock();
-      const retryAfter = await buckets.take(claims.sub, now);
+      const retryAfter = await buckets.take(userKey(claims), now);
       if (retryAfter > 0) throw new WsgateError('rate_limited', undefined, { retryAfter });
       const ticket = await runtime.tickets.issue(claims, now);
       const expiresIn = Math.max(
