@@ -78,7 +78,12 @@ export class Cluster {
       await this.#bus.subscribe('revoke', (text) => {
         const message = parse<RevokeMessage>(text, this.#log);
         if (!message || message.node === this.node) return;
-        revocations.add({ sessionIds: message.sessionIds, reason: message.reason, remote: true });
+        revocations.add({
+          sessionIds: message.sessionIds,
+          reason: message.reason,
+          ...(message.external === undefined ? {} : { external: message.external }),
+          remote: true,
+        });
       }),
       revocations.onRevoke((revocation) => {
         if (revocation.remote) return;
@@ -86,6 +91,7 @@ export class Cluster {
           node: this.node,
           sessionIds: revocation.sessionIds,
           reason: revocation.reason,
+          ...(revocation.external === undefined ? {} : { external: revocation.external }),
         });
       }),
     );

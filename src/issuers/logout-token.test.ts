@@ -44,13 +44,21 @@ function reason(fn: () => unknown): string | undefined {
 
 describe('logout tokens (Back-Channel Logout 1.0 §2.6)', () => {
   it('accepts a sid, a sub, or both, with typ logout+jwt or none', () => {
-    assert.deepEqual(check({}), { issuer, sid: 's-1', sub: undefined, jti: 'j-1', exp: t + 120 });
+    assert.deepEqual(check({}), {
+      issuer,
+      sid: 's-1',
+      sub: undefined,
+      jti: 'j-1',
+      exp: t + 120,
+      iat: t,
+    });
     assert.deepEqual(check({ sid: undefined, sub: 'alice' }, { alg: 'RS256' }), {
       issuer,
       sid: undefined,
       sub: 'alice',
       jti: 'j-1',
       exp: t + 120,
+      iat: t,
     });
     assert.equal(
       check(

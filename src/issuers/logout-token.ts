@@ -16,6 +16,8 @@ export interface LogoutRequest {
   readonly jti: string;
   /** Seconds since the epoch; the `jti` must be remembered until a little after. */
   readonly exp: number;
+  /** Seconds since the epoch: when the provider ended the session. */
+  readonly iat: number;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -56,5 +58,5 @@ export function checkLogoutToken(
   if (sid === undefined && sub === undefined) throw invalidToken('neither sid nor sub');
   const jti = nonEmptyString(payload.jti);
   if (jti === undefined) throw invalidToken('jti missing');
-  return { issuer, sid, sub, jti, exp };
+  return { issuer, sid, sub, jti, exp, iat };
 }

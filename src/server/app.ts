@@ -11,6 +11,10 @@ import { docsRoutes, websocketDescription } from './routes/docs.js';
 import { ticketRoutes } from './routes/tickets.js';
 import { compatRoutes } from './routes/compat.js';
 import { pageRoutes } from './routes/pages.js';
+import { identityRoutes } from './routes/identity.js';
+import { externalKey } from '../credentials/principal.js';
+import type { ExternalRevocation } from '../storage/types.js';
+import type { TokenClaims } from '../tokens/claims.js';
 import { createGate, type Gate, type GateLimits } from '../handshake/gate.js';
 import { registerSeedEndpoints } from '../endpoints/seed.js';
 import { wsgateFastify } from './gate-plugin.js';
@@ -213,17 +217,30 @@ export async function buildApp(
   ticketRoutes(app, runtime);
   compatRoutes(app, runtime);
   pageRoutes(app, runtime);
+  identityRoutes(app, runtime);
 
   const gate = buildGate(runtime, options, metrics);
   metrics.countConnections(() => gate.size);
   // Every revocation closes the affected sockets at once (4410) and leaves one audit line.
-  const stopKicks = runtime.sessions.revocations.onRevoke(({ sessionIds, reason }) => {
+  const stopKicks = runtime.sessions.revocations.onRevoke(({ sessionIds, reason, external }) => {
     const started = performance.now();
-    const sockets = gate.closeSessions(sessionIds, `Session revoked (${reason})`);
+    let sockets = gate.closeSessions(sessionIds, `Session revoked (${reason})`);
+    for (const r of external ?? [])
+      sockets += closeExternal(gate, r, `Session revoked (${reason})`);
     if (sockets > 0) metrics.kickSeconds.observe((performance.now() - started) / 1000);
     if (sockets > 0) {
       void runtime.sessions
-        .audit({ event: 'socket.kick', detail: { reason, sessions: sessionIds.length, sockets } })
+        .audit({
+          event: 'socket.kick',
+          detail: {
+            reason,
+            sessions: sessionIds.length,
+            sockets,
+            ...(external === undefined
+              ? {}
+              : { issuers: [...new Set(external.map((r) => r.issuer))] }),
+          },
+        })
         .catch((err: unknown) => runtime.log.error({ err }, 'audit failed'));
     }
   });
@@ -271,4 +288,17 @@ export async function buildApp(
     }
   }
   return { app, gate };
+}
+
+/**
+ * Closes the sockets an external revocation ends: those of the session, or those of the subject
+ * whose token was issued by the revocation (only the ones without a provider `sid`, for the
+ * subject named by a `sid` logout).
+ */
+function closeExternal(gate: Gate, r: ExternalRevocation, reason: string): number {
+  if (r.kind === 'sid') return gate.closeSessions([externalKey(r.issuer, r.value)], reason);
+  const ended = (claims: TokenClaims) =>
+    claims.iat * 1000 <= r.revokedAt &&
+    (r.kind === 'sub' || claims.external?.providerSid === undefined);
+  return gate.closePrincipal(externalKey(r.issuer, r.value), ended, reason);
 }

@@ -6,7 +6,13 @@ import type { KeySet } from '../tokens/keys.js';
 import { issueToken } from '../tokens/issue.js';
 import { verifyToken } from '../tokens/verify.js';
 import { parseScope, type TokenClaims, type TokenType } from '../tokens/claims.js';
-import type { AuditEvent, RevocationReason, Storage, User } from '../storage/types.js';
+import type {
+  AuditEvent,
+  ExternalRevocation,
+  RevocationReason,
+  Storage,
+  User,
+} from '../storage/types.js';
 import { verifyDummyPassword, verifyPassword, maxPasswordLength } from '../users/passwords.js';
 import { HashSlots, HashSlotsFull } from '../users/hash-slots.js';
 import { TokenBucket } from '../handshake/token-bucket.js';
@@ -116,10 +122,14 @@ export class SessionService {
   /** Revocations up to here are known; later ones are picked up by {@link pollRevocations}. */
   #watermark = 0;
 
-  /** Loads the ids of revoked, unexpired sessions into memory. */
+  /** Loads the ids of revoked, unexpired sessions (and external revocations) into memory. */
   async warm(): Promise<void> {
-    this.#watermark = this.#o.clock();
-    this.revocations.load(await this.#o.storage.listRevokedSessionIds(this.#watermark));
+    const now = this.#o.clock();
+    this.#watermark = now;
+    this.revocations.load(
+      await this.#o.storage.listRevokedSessionIds(now),
+      await this.#o.storage.listExternalRevocations(0, now),
+    );
   }
 
   /**
@@ -140,7 +150,43 @@ export class SessionService {
       this.revocations.add({ sessionIds, reason });
       count += sessionIds.length;
     }
-    return count;
+    // External ones (back-channel logouts, admin revokes) stored by a node without a shared bus.
+    // A logout's revokedAt is its token's iat, up to 5 min back: the look-back covers that.
+    const now = this.#o.clock();
+    const external = (
+      await this.#o.storage.listExternalRevocations(now - externalLookBackMs, now)
+    ).filter((r) => !this.revocations.knows(r));
+    if (external.length > 0) this.revocations.add({ sessionIds: [], reason: 'admin', external });
+    return count + external.length;
+  }
+
+  /**
+   * Revokes sessions or subjects of external issuers (DESIGN §8): stored for `ttlMs`, so that
+   * every node refuses their tokens and tickets, and their sockets closed with 4410 everywhere.
+   */
+  async revokeExternal(
+    targets: readonly Pick<ExternalRevocation, 'issuer' | 'kind' | 'value'>[],
+    reason: RevocationReason,
+    options: { revokedAt?: number; ttlMs: number; ip?: string | null },
+  ): Promise<void> {
+    const now = this.#o.clock();
+    const revokedAt = options.revokedAt ?? now;
+    const records = targets.map((t) => ({ ...t, revokedAt, expiresAt: now + options.ttlMs }));
+    for (const record of records) await this.#o.storage.revokeExternal(record);
+    this.revocations.add({ sessionIds: [], reason, external: records });
+    for (const r of records) {
+      await this.audit({
+        event: 'session.revoke',
+        sessionId: r.kind === 'sid' ? r.value : null,
+        ip: options.ip ?? null,
+        detail: {
+          reason,
+          issuer: r.issuer,
+          [r.kind === 'sid' ? 'sid' : 'sub']: r.value,
+          kind: r.kind,
+        },
+      });
+    }
   }
 
   async audit(event: Omit<AuditEvent, 'ts'>): Promise<void> {
@@ -514,6 +560,9 @@ export class SessionService {
     return ids;
   }
 }
+
+/** How far back the revocation poll looks for external revocations (their `revokedAt` may lag). */
+const externalLookBackMs = 6 * 60_000;
 
 /** Usernames from failed logins are whatever a client sent: audit and logs keep at most 64. */
 export function loggedUsername(username: string): string {

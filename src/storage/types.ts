@@ -22,7 +22,7 @@ export interface NewUser {
 }
 
 export type RevocationReason =
-  'logout' | 'refresh_reuse' | 'password_change' | 'user_disabled' | 'admin';
+  'logout' | 'refresh_reuse' | 'password_change' | 'user_disabled' | 'admin' | 'backchannel_logout';
 
 /** A login session. It owns one refresh-token family and every socket opened with its tokens. */
 export interface Session {
