@@ -47,6 +47,17 @@ export const serve: Command = {
       logger.warn(warning);
     }
     const { log } = server.runtime;
+    // Listening for the signal before saying "listening": whoever reads that line may stop the
+    // server at once, and an unhandled SIGINT kills the process (exit 130) without a drain.
+    const stopped = new Promise<void>((resolve) => {
+      io.onSignal((signal) => {
+        log.info({ signal }, 'shutting down');
+        server.close().then(resolve, (err: unknown) => {
+          log.error({ err }, 'error while shutting down');
+          resolve();
+        });
+      });
+    });
     // A person at a terminal gets the banner in place of the "listening" line; a collector (not
     // a terminal, or --log-format json) gets that line as JSON.
     if (io.stdoutIsTty && config.logFormat !== 'json') {
@@ -65,15 +76,7 @@ export const serve: Command = {
         `wsgate listening on ${server.url}${config.demo ? ' (demo mode)' : ''}`,
       );
     }
-    await new Promise<void>((resolve) => {
-      io.onSignal((signal) => {
-        log.info({ signal }, 'shutting down');
-        server.close().then(resolve, (err: unknown) => {
-          log.error({ err }, 'error while shutting down');
-          resolve();
-        });
-      });
-    });
+    await stopped;
     return 0;
   },
 };
