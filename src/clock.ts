@@ -19,3 +19,17 @@ export const systemTimers: Timers = {
   setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
   clearTimeout: (handle) => globalThis.clearTimeout(handle as Parameters<typeof clearTimeout>[0]),
 };
+
+/**
+ * For work in the background (heartbeats, batching): a monotonic clock, so a wall-clock jump
+ * changes nothing, and timers that never hold a Node process open.
+ */
+export const backgroundTimers: Timers = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => {
+    const handle: unknown = globalThis.setTimeout(callback, ms);
+    (handle as { unref?: () => void }).unref?.();
+    return handle;
+  },
+  clearTimeout: (handle) => systemTimers.clearTimeout(handle),
+};

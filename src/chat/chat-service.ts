@@ -6,6 +6,7 @@ import type { Storage } from '../storage/types.js';
 import type { Principal } from '../credentials/principal.js';
 import type { SocketControl } from '../handshake/gate.js';
 import type { MessageFrame, PresenceFrame } from '../protocol/frames.js';
+import { Rooms, type RoomMember } from '../rooms/rooms.js';
 import { TokenBuckets } from '../handshake/token-bucket.js';
 import {
   FrameError,
@@ -28,10 +29,7 @@ export interface ChatOptions {
   readonly maxRoomsPerConnection?: number;
   /** Bad frames tolerated per connection before it is closed with 4400. */
   readonly maxErrors?: number;
-  /**
-   * Cluster mode: told of each message stored and each presence change made on this node, to
-   * publish to the other nodes, which hand them to {@link ChatService.deliverRemote}.
-   */
+  /** Cluster mode: handed to the rooms, which tell it what to publish to the other nodes. */
   readonly relay?: (frame: MessageFrame | PresenceFrame) => void;
   /** Told how many frames each write sent (for metrics). */
   readonly onSent?: (count: number) => void;
@@ -45,47 +43,27 @@ export interface ChatOptions {
   readonly welcomeRooms?: number;
 }
 
-interface Member {
+interface Member extends RoomMember {
   readonly ws: WebSocket;
-  readonly user: string;
   /** Scopes are read from here on each frame: an in-band re-authentication may change them. */
   readonly control: SocketControl;
-  readonly rooms: Set<string>;
   errors: number;
   /** Frames of one connection are handled one after another, in the order they arrived. */
   queue: Promise<void>;
 }
 
-interface Room {
-  readonly members: Set<Member>;
-  /** Sockets per user in the room: presence is about users, not sockets. */
-  readonly users: Map<string, number>;
-  /**
-   * Users whose presence changed in the current window: their presence before it, and how often
-   * it flipped (a join and a leave inside one window are two flips, and still a visit to show).
-   */
-  readonly pending: Map<string, { before: boolean; last: boolean; flips: number }>;
-}
-
 export const defaultRoom = 'general';
 
 /**
- * The chat on `/chat`: rooms created on join, messages persisted through the storage interface,
- * history and `since` replay, presence batched per room, acks, and per-message scope checks.
+ * The chat on `/chat`: frame handling over {@link Rooms} and the storage interface — rooms
+ * created on join, messages persisted, history and `since` replay, acks, per-message scope checks.
  */
 export class ChatService {
   readonly #o: Required<Omit<ChatOptions, 'log' | 'onSent' | 'relay'>> &
     Pick<ChatOptions, 'log' | 'onSent' | 'relay'>;
-  /** Ids of the messages recently sent into each room from this node, to resync without repeats. */
-  readonly #sent = new Map<string, { ids: Set<number>; max: number }>();
-  /** While the cluster bus is down: per room, the highest id sent before it went down. */
-  #outage: Map<string, number> | undefined;
-  /** Users present in a room on other nodes: room → user → node ids. */
-  readonly #remote = new Map<string, Map<string, Set<string>>>();
-  readonly #rooms = new Map<string, Room>();
+  /** The rooms of this node; the cluster feeds them what other nodes publish. */
+  readonly rooms: Rooms<Member>;
   readonly #creations: TokenBuckets;
-  readonly #flush: NodeJS.Timeout;
-  #dirty = new Set<string>();
 
   constructor(options: ChatOptions) {
     this.#o = {
@@ -102,8 +80,16 @@ export class ChatService {
     };
     const perMinute = this.#o.roomCreationsPerMinute;
     this.#creations = new TokenBuckets({ rate: perMinute / 60, burst: perMinute });
-    this.#flush = setInterval(() => this.#flushPresence(), this.#o.presenceIntervalMs);
-    this.#flush.unref();
+    this.rooms = new Rooms<Member>({
+      write: (member, data) => this.#write(member, data),
+      replay: async (room, afterId) =>
+        (await this.#o.storage.listMessages(room, { afterId, limit: this.#o.replayLimit })).map(
+          messageFrame,
+        ),
+      presenceIntervalMs: this.#o.presenceIntervalMs,
+      ...(this.#o.relay === undefined ? {} : { relay: this.#o.relay }),
+      ...(this.#o.onSent === undefined ? {} : { onSent: this.#o.onSent }),
+    });
   }
 
   /** Nothing to load: `welcome` lists live rooms only, and history stays in storage. */
@@ -111,7 +97,7 @@ export class ChatService {
 
   /** Rooms with members on this node or another, and `general`. */
   #liveRooms(): Set<string> {
-    return new Set([defaultRoom, ...this.#rooms.keys(), ...this.#remote.keys()]);
+    return new Set([defaultRoom, ...this.rooms.live()]);
   }
 
   /**
@@ -119,8 +105,7 @@ export class ChatService {
    * `welcomeRooms` of them, by name. Empty rooms are gone from it; their history is not.
    */
   #welcomeRooms(): string[] {
-    const size = (name: string) =>
-      (this.#rooms.get(name)?.users.size ?? 0) + (this.#remote.get(name)?.size ?? 0);
+    const size = (name: string) => this.rooms.userCount(name);
     const others = [...this.#liveRooms()]
       .filter((name) => name !== defaultRoom)
       .sort((a, b) => size(b) - size(a) || (a < b ? -1 : 1))
@@ -129,7 +114,7 @@ export class ChatService {
   }
 
   close(): void {
-    clearInterval(this.#flush);
+    this.rooms.close();
   }
 
   /** The gate's connection handler for `/chat`. */
@@ -157,9 +142,7 @@ export class ChatService {
           : this.#onFrame(member, messageText(data)),
       );
     });
-    ws.on('close', () => {
-      for (const room of member.rooms) this.#leave(member, room);
-    });
+    ws.on('close', () => this.rooms.leaveAll(member));
   };
 
   async #onFrame(member: Member, text: string): Promise<void> {
@@ -178,7 +161,7 @@ export class ChatService {
         case 'join':
           return await this.#join(member, frame.room, frame.since);
         case 'leave':
-          if (member.rooms.has(frame.room)) this.#leave(member, frame.room);
+          this.rooms.leave(member, frame.room);
           return;
         case 'send':
           return await this.#post(member, frame.room, frame.text, frame.id);
@@ -200,7 +183,7 @@ export class ChatService {
       return this.#send(member, {
         type: 'joined',
         room: name,
-        members: this.#membersOf(name),
+        members: this.rooms.membersOf(name),
         history: [],
       });
     }
@@ -216,27 +199,13 @@ export class ChatService {
       limit: since === undefined ? this.#o.historyLimit : this.#o.replayLimit,
     });
     if (member.ws.readyState !== member.ws.OPEN) return;
-    const room = this.#room(name);
-    if (!member.rooms.has(name)) {
-      member.rooms.add(name);
-      room.members.add(member);
-      const count = room.users.get(member.user) ?? 0;
-      room.users.set(member.user, count + 1);
-      if (count === 0) this.#localPresence(name, room, member.user, true);
-    }
+    this.rooms.join(member, name);
     this.#send(member, {
       type: 'joined',
       room: name,
-      members: this.#membersOf(name),
+      members: this.rooms.membersOf(name),
       history: history.map(messageFrame),
     });
-  }
-
-  #membersOf(name: string): string[] {
-    const room = this.#rooms.get(name);
-    return [
-      ...new Set([...(room?.users.keys() ?? []), ...(this.#remote.get(name)?.keys() ?? [])]),
-    ].sort();
   }
 
   /** Joining a room that is not live creates it: bounded overall and per user. */
@@ -252,18 +221,6 @@ export class ChatService {
     }
   }
 
-  #leave(member: Member, name: string): void {
-    member.rooms.delete(name);
-    const room = this.#rooms.get(name);
-    if (!room || !room.members.delete(member)) return;
-    const count = (room.users.get(member.user) ?? 1) - 1;
-    if (count > 0) room.users.set(member.user, count);
-    else {
-      room.users.delete(member.user);
-      this.#localPresence(name, room, member.user, false);
-    }
-  }
-
   async #post(member: Member, name: string, text: string, id: string | undefined): Promise<void> {
     if (!member.control.principal.scopes.has('chat:write'))
       throw new FrameError('insufficient_scope', 'Sending needs chat:write', id);
@@ -276,181 +233,7 @@ export class ChatService {
       ts: this.#o.clock(),
     });
     if (id !== undefined) this.#send(member, { type: 'ack', id, msgId: stored.id });
-    const frame = messageFrame(stored);
-    this.#broadcast(name, frame);
-    this.#o.relay?.(frame);
-  }
-
-  #room(name: string): Room {
-    let room = this.#rooms.get(name);
-    if (!room) {
-      room = { members: new Set(), users: new Map(), pending: new Map() };
-      this.#rooms.set(name, room);
-    }
-    return room;
-  }
-
-  /** A user's first socket joined, or last socket left, this node's part of a room. */
-  #localPresence(name: string, room: Room, user: string, present: boolean): void {
-    // Other nodes learn at once (they keep who is where); clients hear it in the next batch.
-    this.#o.relay?.({ type: 'presence', room: name, user, state: present ? 'join' : 'leave' });
-    this.#changed(name, room, user, !present || this.#presentElsewhere(name, user));
-  }
-
-  /** Notes a presence change to announce in the next batch; `before` is the user's presence until now. */
-  #changed(name: string, room: Room, user: string, before: boolean): void {
-    const now = this.#present(name, user);
-    const entry = room.pending.get(user);
-    if (entry === undefined)
-      room.pending.set(user, { before, last: now, flips: now === before ? 0 : 1 });
-    else if (entry.last !== now) {
-      entry.last = now;
-      entry.flips += 1;
-    }
-    this.#dirty.add(name);
-  }
-
-  /** Whether a user is in a room anywhere in the cluster. */
-  #present(name: string, user: string): boolean {
-    return (this.#rooms.get(name)?.users.get(user) ?? 0) > 0 || this.#presentElsewhere(name, user);
-  }
-
-  #flushPresence(): void {
-    if (this.#dirty.size === 0) return;
-    const dirty = this.#dirty;
-    this.#dirty = new Set();
-    for (const name of dirty) {
-      const room = this.#rooms.get(name);
-      if (!room) continue;
-      for (const [user, { before, flips }] of room.pending) {
-        const now = this.#present(name, user);
-        const frame = (present: boolean): ServerFrame => ({
-          type: 'presence',
-          room: name,
-          user,
-          state: present ? 'join' : 'leave',
-        });
-        if (now !== before) this.#broadcast(name, frame(now));
-        else if (flips >= 2) {
-          // A join and a leave (or a leave and a join) inside one window: the others still hear
-          // of the visit, which read the room's history and members.
-          this.#broadcast(name, frame(!before));
-          this.#broadcast(name, frame(before));
-        }
-      }
-      room.pending.clear();
-      if (room.members.size === 0) this.#rooms.delete(name);
-    }
-  }
-
-  #presentElsewhere(room: string, user: string): boolean {
-    return (this.#remote.get(room)?.get(user)?.size ?? 0) > 0;
-  }
-
-  /**
-   * A message or presence change from another node: messages go to this node's members of the
-   * room; presence updates who is where, and is shown only when it changes the user's presence.
-   */
-  deliverRemote(node: string, frame: MessageFrame | PresenceFrame): void {
-    if (frame.type === 'message') {
-      // After an outage a message may come both from the resync and late off the bus: send once.
-      if (this.#sent.get(frame.room)?.ids.has(frame.id)) return;
-      return this.#broadcast(frame.room, frame);
-    }
-    const before = this.#present(frame.room, frame.user);
-    let users = this.#remote.get(frame.room);
-    if (!users) this.#remote.set(frame.room, (users = new Map<string, Set<string>>()));
-    let nodes = users.get(frame.user);
-    if (!nodes) users.set(frame.user, (nodes = new Set<string>()));
-    if (frame.state === 'join') nodes.add(node);
-    else nodes.delete(node);
-    if (nodes.size === 0) users.delete(frame.user);
-    if (users.size === 0) this.#remote.delete(frame.room);
-    // Only rooms with members here need telling; the batch sends it if presence really changed.
-    const room = this.#rooms.get(frame.room);
-    if (room) this.#changed(frame.room, room, frame.user, before);
-  }
-
-  /** The cluster bus went down: messages from other nodes may be missed from here on. */
-  markOutage(): void {
-    if (this.#outage) return;
-    this.#outage = new Map([...this.#sent].map(([room, sent]) => [room, sent.max]));
-  }
-
-  /**
-   * The bus is back: sends this node's members every message stored since the outage began that
-   * they have not been sent, read from storage. Nothing acknowledged is lost, nothing repeated.
-   */
-  async resync(): Promise<void> {
-    const outage = this.#outage;
-    this.#outage = undefined;
-    if (outage) await this.resyncAfter(outage);
-  }
-
-  /** Where each room's messages sent to this node's members stand now (room → highest id). */
-  sentMarks(): Map<string, number> {
-    return new Map([...this.#sent].map(([room, sent]) => [room, sent.max]));
-  }
-
-  /**
-   * Sends this node's members every message stored after `marks` (per room, from
-   * {@link sentMarks}) that they have not been sent, read from storage: after a bus outage, or
-   * when a node dies, which may have stored and acknowledged a message it never published.
-   */
-  async resyncAfter(marks: ReadonlyMap<string, number>): Promise<void> {
-    for (const [name, afterId] of marks) {
-      if (!this.#rooms.get(name)?.members.size) continue;
-      const missed = await this.#o.storage.listMessages(name, {
-        afterId,
-        limit: this.#o.replayLimit,
-      });
-      const sent = this.#sent.get(name);
-      for (const m of missed) if (!sent?.ids.has(m.id)) this.#broadcast(name, messageFrame(m));
-    }
-  }
-
-  #remember(name: string, id: number): void {
-    let sent = this.#sent.get(name);
-    if (!sent) this.#sent.set(name, (sent = { ids: new Set(), max: 0 }));
-    sent.ids.add(id);
-    sent.max = Math.max(sent.max, id);
-    // Enough to cover an outage's worth of traffic; the oldest ids go first.
-    if (sent.ids.size > 4096) sent.ids.delete(sent.ids.values().next().value as number);
-  }
-
-  /** A node that stopped answering: its users leave every room they were in through it. */
-  forgetNode(node: string): void {
-    for (const [name, users] of this.#remote) {
-      for (const [user, nodes] of users) {
-        if (!nodes.has(node)) continue;
-        const before = this.#present(name, user);
-        nodes.delete(node);
-        if (nodes.size === 0) users.delete(user);
-        const room = this.#rooms.get(name);
-        if (room) this.#changed(name, room, user, before);
-      }
-      if (users.size === 0) this.#remote.delete(name);
-    }
-  }
-
-  /** Who is in which room on this node, as presence frames, for a node that just joined. */
-  localPresence(): PresenceFrame[] {
-    const frames: PresenceFrame[] = [];
-    for (const [name, room] of this.#rooms) {
-      for (const user of room.users.keys())
-        frames.push({ type: 'presence', room: name, user, state: 'join' });
-    }
-    return frames;
-  }
-
-  /** Encodes a frame once and writes the same bytes to every member of the room. */
-  #broadcast(name: string, frame: ServerFrame): void {
-    const room = this.#rooms.get(name);
-    if (!room) return;
-    if (frame.type === 'message') this.#remember(name, frame.id);
-    const data = Buffer.from(JSON.stringify(frame));
-    for (const member of room.members) this.#write(member, data);
-    this.#o.onSent?.(room.members.size);
+    this.rooms.publish(messageFrame(stored));
   }
 
   #send(member: Member, frame: ServerFrame): void {

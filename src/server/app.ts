@@ -268,7 +268,7 @@ export async function buildApp(
   });
   await chat.warm();
   if (cluster) {
-    await cluster.attach({ revocations: runtime.sessions.revocations, chat });
+    await cluster.attach({ revocations: runtime.sessions.revocations, rooms: chat.rooms });
     app.addHook('preClose', async () => cluster.detach());
   }
   gate.route('/chat', { requirement: 'required' }, chat.handle);

@@ -21,8 +21,17 @@ export interface NewUser {
   readonly now: number;
 }
 
-export type RevocationReason =
-  'logout' | 'refresh_reuse' | 'password_change' | 'user_disabled' | 'admin' | 'backchannel_logout';
+/** Why a session was revoked (a column in storage, and a field of the cluster's revoke message). */
+export const revocationReasons = [
+  'logout',
+  'refresh_reuse',
+  'password_change',
+  'user_disabled',
+  'admin',
+  'backchannel_logout',
+] as const;
+
+export type RevocationReason = (typeof revocationReasons)[number];
 
 /** A login session. It owns one refresh-token family and every socket opened with its tokens. */
 export interface Session {
