@@ -7,7 +7,7 @@ import type { Principal } from '../credentials/principal.js';
 import type { SocketControl } from '../handshake/gate.js';
 import type { MessageFrame, PresenceFrame } from '../protocol/frames.js';
 import { Rooms, type RoomMember } from '../rooms/rooms.js';
-import { TokenBuckets } from '../handshake/token-bucket.js';
+import { TokenBuckets } from '../token-bucket.js';
 import {
   FrameError,
   messageFrame,

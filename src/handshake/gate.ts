@@ -20,7 +20,7 @@ import {
   type VerifyJwt,
 } from './authenticate.js';
 import { isOriginAllowed } from './origin.js';
-import { TokenBucket, TokenBuckets } from './token-bucket.js';
+import { TokenBucket, TokenBuckets } from '../token-bucket.js';
 import type { RateBuckets, Release, SocketCounts } from './shared-limits.js';
 import { closeSocket, sendJson } from '../sockets/io.js';
 import { SocketRegistry, type LiveSocket } from '../sockets/registry.js';

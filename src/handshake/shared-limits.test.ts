@@ -1,4 +1,4 @@
-import { TokenBuckets } from './token-bucket.js';
+import { TokenBuckets } from '../token-bucket.js';
 import { MemorySocketCounts } from './shared-limits.js';
 import {
   contractBurst,

@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { WsgateError } from '../errors.js';
 import { clientAddress, forwardedProto, type TrustedProxy } from '../client-address.js';
 import type { HandshakeRequest } from '../credentials/request.js';
-import type { Principal } from '../handshake/authenticate.js';
+import type { Principal } from '../credentials/principal.js';
 import {
   DialError,
   defaultDialTimeoutMs,

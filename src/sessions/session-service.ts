@@ -15,7 +15,7 @@ import type {
 } from '../storage/types.js';
 import { verifyDummyPassword, verifyPassword, maxPasswordLength } from '../users/passwords.js';
 import { HashSlots, HashSlotsFull } from '../users/hash-slots.js';
-import { TokenBucket } from '../handshake/token-bucket.js';
+import { TokenBucket } from '../token-bucket.js';
 import type { LoginLimiter } from './login-limiter.js';
 import { RevocationList } from './revocations.js';
 import { MemoryRecentRotations, type RecentRotations } from './recent-rotations.js';

@@ -1,3 +1,4 @@
+import type { JWK } from 'jose';
 /**
  * The storage contract. SQLite and PostgreSQL both implement it and both pass
  * `storage/contract.test-suite.ts`. Times are milliseconds since the epoch.
@@ -82,8 +83,12 @@ export interface StoredAuditEvent extends AuditEvent {
   readonly id: number;
 }
 
-export type { StoredKey } from '../tokens/keys.js';
-import type { StoredKey } from '../tokens/keys.js';
+/** A stored Ed25519 private key in JWK form, as kept in the data dir or the database. */
+export interface StoredKey {
+  readonly kid: string;
+  readonly jwk: JWK;
+  readonly createdAt: number;
+}
 
 /** A chat message as stored; ids grow with time across all rooms. */
 export interface ChatMessage {

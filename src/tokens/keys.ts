@@ -8,6 +8,9 @@ import {
 import { mkdirSync, readFileSync, writeFileSync, linkSync, unlinkSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPair, exportJWK, calculateJwkThumbprint, type JWK } from 'jose';
+import type { StoredKey } from '../storage/types.js';
+
+export type { StoredKey } from '../storage/types.js';
 
 export type SigningAlgorithm = 'EdDSA' | 'HS256';
 
@@ -20,13 +23,6 @@ export interface KeySet {
   readonly verificationKeys: ReadonlyMap<string, KeyObject>;
   /** Public keys as a JWK Set; empty for HS256, whose secret is never published. */
   readonly jwks: { keys: JWK[] };
-}
-
-/** A stored Ed25519 private key in JWK form, as kept in the data dir or the database. */
-export interface StoredKey {
-  readonly kid: string;
-  readonly jwk: JWK;
-  readonly createdAt: number;
 }
 
 export const keyFileName = 'signing-keys.json';

@@ -1,6 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { Storage, User } from '../storage/types.js';
-import type { SessionService } from '../sessions/session-service.js';
+import type { AuditEvent, RevocationReason, Storage, User } from '../storage/types.js';
 import { hashPassword, maxPasswordLength } from './passwords.js';
 import { defaultScopes, isValidUsername, scopePattern } from './usernames.js';
 
@@ -28,13 +27,20 @@ function normaliseScopes(scopes: string): string {
   return [...new Set(list)].join(' ');
 }
 
+/** What managing users needs of the sessions part: an audit trail, and ending a user's sessions. */
+export interface UserSessions {
+  audit(event: Omit<AuditEvent, 'ts'>): Promise<void>;
+  /** Revokes every live session of `username` and returns their ids. */
+  revokeUser(username: string, reason: RevocationReason): Promise<string[]>;
+}
+
 /** Adding users, changing passwords and disabling users; the last two end every session. */
 export class UserService {
   readonly #minPassword: number;
 
   constructor(
     private readonly storage: Storage,
-    private readonly sessions: SessionService,
+    private readonly sessions: UserSessions,
     private readonly clock: Clock,
     options: { demo?: boolean } = {},
   ) {

@@ -7,7 +7,7 @@ import { checkPortFree } from '../server/serve.js';
 import { MemoryTicketStore } from '../credentials/tickets.js';
 import { MemoryLoginLimiter } from '../sessions/login-limiter.js';
 import { MemoryRecentRotations } from '../sessions/recent-rotations.js';
-import { TokenBuckets } from '../handshake/token-bucket.js';
+import { TokenBuckets } from '../token-bucket.js';
 import { MemorySocketCounts } from '../handshake/shared-limits.js';
 import { defaultGateLimits } from '../handshake/gate.js';
 import { workerChannel } from './channels.js';

@@ -10,7 +10,7 @@ import {
   loginLimiterContract,
 } from '../sessions/login-limiter.test-suite.js';
 import { MemoryRecentRotations } from '../sessions/recent-rotations.js';
-import { TokenBuckets } from '../handshake/token-bucket.js';
+import { TokenBuckets } from '../token-bucket.js';
 import { MemorySocketCounts } from '../handshake/shared-limits.js';
 import {
   contractBurst,

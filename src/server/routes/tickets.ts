@@ -8,7 +8,7 @@ import type { TokenClaims } from '../../tokens/claims.js';
 import type { Runtime } from '../../runtime.js';
 import { errorBodySchema } from '../errors.js';
 import { checkCsrfHeader, requestCookie } from '../cookies.js';
-import { TokenBuckets } from '../../handshake/token-bucket.js';
+import { TokenBuckets } from '../../token-bucket.js';
 import type { RateBuckets } from '../../handshake/shared-limits.js';
 
 /**
