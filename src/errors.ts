@@ -1,7 +1,10 @@
+import { CloseCode } from './protocol/close-codes.js';
+
 /**
  * The error catalogue: every failure wsgate reports to a client, with its stable code, the HTTP
  * status used before an upgrade, the WebSocket close code used after one, and the client-facing
- * text. `docs/protocol.md` is tested against this table.
+ * text. The chat's error frames and the login endpoints take their codes from here too.
+ * `docs/protocol.md`, `docs/http-api.md` and `docs/chat.md` are tested against this table.
  */
 
 export interface CatalogueEntry {
@@ -14,31 +17,64 @@ export interface CatalogueEntry {
 }
 
 export const catalogue = {
-  invalid_request: { status: 400, close: 4400, message: 'Malformed request' },
+  invalid_request: { status: 400, close: CloseCode.malformed, message: 'Malformed request' },
   ambiguous_credential: {
     status: 400,
-    close: 4400,
+    close: CloseCode.malformed,
     message: 'More than one credential was presented',
   },
-  credential_missing: { status: 401, close: 4401, message: 'Not authenticated' },
-  invalid_token: { status: 401, close: 4401, message: 'Invalid authentication credentials' },
-  token_too_large: { status: 401, close: 4401, message: 'Token is too large' },
-  wrong_token_type: { status: 401, close: 4401, message: 'Wrong token type for this endpoint' },
-  token_expired: { status: 401, close: 4419, message: 'Token has expired' },
-  session_revoked: { status: 401, close: 4410, message: 'Session has been revoked' },
-  user_disabled: { status: 403, close: 4403, message: 'User is disabled' },
-  not_fresh: { status: 403, close: 4403, message: 'Fresh token required' },
-  insufficient_scope: { status: 403, close: 4403, message: 'Insufficient scope' },
-  origin_not_allowed: { status: 403, close: 4403, message: 'Origin not allowed' },
-  csrf_failed: { status: 403, close: 4403, message: 'CSRF token missing or invalid' },
-  rate_limited: { status: 429, close: 4429, message: 'Too many requests' },
-  auth_timeout: { status: 408, close: 4408, message: 'Authentication timed out' },
-  message_too_big: { status: 413, close: 1009, message: 'Message too big' },
-  policy_violation: { status: 400, close: 1008, message: 'Policy violation' },
-  overloaded: { status: 503, close: 1013, message: 'Server overloaded' },
-  draining: { status: 503, close: 1001, message: 'Server is shutting down' },
-  internal_error: { status: 500, close: 1011, message: 'Internal error' },
-  bad_gateway: { status: 502, close: 1014, message: 'Upstream unavailable' },
+  credential_missing: { status: 401, close: CloseCode.unauthorized, message: 'Not authenticated' },
+  invalid_token: {
+    status: 401,
+    close: CloseCode.unauthorized,
+    message: 'Invalid authentication credentials',
+  },
+  token_too_large: { status: 401, close: CloseCode.unauthorized, message: 'Token is too large' },
+  wrong_token_type: {
+    status: 401,
+    close: CloseCode.unauthorized,
+    message: 'Wrong token type for this endpoint',
+  },
+  token_expired: { status: 401, close: CloseCode.expired, message: 'Token has expired' },
+  session_revoked: { status: 401, close: CloseCode.revoked, message: 'Session has been revoked' },
+  user_disabled: { status: 403, close: CloseCode.forbidden, message: 'User is disabled' },
+  not_fresh: { status: 403, close: CloseCode.forbidden, message: 'Fresh token required' },
+  insufficient_scope: { status: 403, close: CloseCode.forbidden, message: 'Insufficient scope' },
+  origin_not_allowed: { status: 403, close: CloseCode.forbidden, message: 'Origin not allowed' },
+  csrf_failed: {
+    status: 403,
+    close: CloseCode.forbidden,
+    message: 'CSRF token missing or invalid',
+  },
+  rate_limited: { status: 429, close: CloseCode.rateLimited, message: 'Too many requests' },
+  auth_timeout: { status: 408, close: CloseCode.authTimeout, message: 'Authentication timed out' },
+  message_too_big: { status: 413, close: CloseCode.messageTooBig, message: 'Message too big' },
+  policy_violation: { status: 400, close: CloseCode.policyViolation, message: 'Policy violation' },
+  overloaded: { status: 503, close: CloseCode.tryAgainLater, message: 'Server overloaded' },
+  draining: { status: 503, close: CloseCode.goingAway, message: 'Server is shutting down' },
+  internal_error: { status: 500, close: CloseCode.internalError, message: 'Internal error' },
+  bad_gateway: { status: 502, close: CloseCode.badGateway, message: 'Upstream unavailable' },
+  not_found: { status: 404, close: CloseCode.malformed, message: 'Not found' },
+  method_not_allowed: { status: 405, close: CloseCode.malformed, message: 'Method not allowed' },
+  upgrade_required: { status: 426, close: CloseCode.malformed, message: 'Upgrade required' },
+  invalid_grant: {
+    status: 400,
+    close: CloseCode.unauthorized,
+    message: 'Bad username or password',
+  },
+  invalid_scope: {
+    status: 400,
+    close: CloseCode.forbidden,
+    message: 'Requested scope is not allowed',
+  },
+  invalid_room: { status: 400, close: CloseCode.malformed, message: 'Invalid room name' },
+  invalid_text: { status: 400, close: CloseCode.malformed, message: 'Invalid message text' },
+  not_joined: {
+    status: 400,
+    close: CloseCode.malformed,
+    message: 'Join the room before sending to it',
+  },
+  too_many_rooms: { status: 429, close: CloseCode.rateLimited, message: 'Too many rooms' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof catalogue;
@@ -77,4 +113,57 @@ export class WsgateError extends Error {
 
 export function isWsgateError(err: unknown): err is WsgateError {
   return err instanceof WsgateError;
+}
+
+/** The JSON body of every error wsgate answers over HTTP. */
+export interface ErrorBody {
+  error: string;
+  error_description: string;
+}
+
+/** `WWW-Authenticate` for a Bearer resource (RFC 6750 §3), with an `error` when there is one. */
+export function bearerChallenge(
+  error?: 'invalid_token' | 'insufficient_scope' | 'invalid_request',
+): string {
+  return error === undefined ? 'Bearer realm="wsgate"' : `Bearer realm="wsgate", error="${error}"`;
+}
+
+/**
+ * The one rendering of an error as an HTTP answer, for the gate's raw responses and Fastify's
+ * alike: the status, the JSON body, a Bearer challenge on 401 (naming `invalid_token` when a
+ * token was presented) and on `insufficient_scope`, and `Retry-After` when there is a delay.
+ */
+export function httpAnswer(err: WsgateError): {
+  status: number;
+  headers: Record<string, string>;
+  body: ErrorBody;
+} {
+  const headers: Record<string, string> = {};
+  if (err.status === 401) {
+    headers['www-authenticate'] = bearerChallenge(
+      err.code === 'credential_missing' ? undefined : 'invalid_token',
+    );
+  } else if (err.code === 'insufficient_scope') {
+    headers['www-authenticate'] = bearerChallenge('insufficient_scope');
+  }
+  if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
+  return { status: err.status, headers, body: { error: err.code, error_description: err.message } };
+}
+
+/** The one rendering of an error as a close frame: its close code, and a reason that fits. */
+export function closeFrame(err: WsgateError): { code: number; reason: string } {
+  const reason =
+    err.retryAfter === undefined ? err.message : `${err.message}; retry after ${err.retryAfter}s`;
+  return { code: err.closeCode, reason: truncateReason(reason) };
+}
+
+const maxReasonBytes = 123;
+const utf8 = new TextEncoder();
+
+/** Close reasons are limited to 123 bytes of UTF-8. */
+export function truncateReason(reason: string): string {
+  if (utf8.encode(reason).length <= maxReasonBytes) return reason;
+  let out = reason;
+  while (utf8.encode(out).length > maxReasonBytes) out = out.slice(0, -1);
+  return out;
 }

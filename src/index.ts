@@ -4,12 +4,12 @@
  * Use the gate alone in front of any `http.Server` (`createGate`, `createVerifier`), mount it in
  * Fastify (`wsgateFastify`), or run the whole server (`startServer`, or `wsgate serve`).
  */
-export { createGate, Gate, defaultGateLimits, truncateReason } from './handshake/gate.js';
+export { createGate, Gate, defaultGateLimits } from './handshake/gate.js';
 export type { GateOptions, GateLimits, ConnectionHandler, RejectEvent } from './handshake/gate.js';
 export { guest } from './handshake/authenticate.js';
 export type { Policy, Principal, VerifyJwt } from './handshake/authenticate.js';
 export { isOriginAllowed } from './handshake/origin.js';
-export { WsgateError, isWsgateError, catalogue } from './errors.js';
+export { WsgateError, isWsgateError, catalogue, truncateReason } from './errors.js';
 export type { ErrorCode, CatalogueEntry } from './errors.js';
 export { MemoryTicketStore, ticketTtlMs } from './credentials/tickets.js';
 export type { TicketStore } from './credentials/tickets.js';

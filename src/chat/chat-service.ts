@@ -1,5 +1,7 @@
 import type { WebSocket, RawData } from 'ws';
-import { closeSocket, messageText } from '../sockets/io.js';
+import { closeSocket, closeWithError, messageText } from '../sockets/io.js';
+import { WsgateError } from '../errors.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Storage } from '../storage/types.js';
@@ -124,7 +126,8 @@ export class ChatService {
     _request: unknown,
     control: SocketControl,
   ): void => {
-    if (principal.username === null) return closeSocket(ws, 4401, 'Not authenticated');
+    if (principal.username === null)
+      return closeWithError(ws, new WsgateError('credential_missing'));
     const member: Member = {
       ws,
       user: principal.username,
@@ -244,7 +247,8 @@ export class ChatService {
   #write(member: Member, data: Buffer): void {
     const { ws } = member;
     if (ws.readyState !== ws.OPEN) return;
-    if (ws.bufferedAmount > this.#o.maxBufferedBytes) return closeSocket(ws, 1013, 'Slow consumer');
+    if (ws.bufferedAmount > this.#o.maxBufferedBytes)
+      return closeSocket(ws, CloseCode.tryAgainLater, 'Slow consumer');
     ws.send(data, { binary: false });
   }
 
@@ -262,6 +266,6 @@ export class ChatService {
     });
     member.errors += 1;
     if (member.errors > this.#o.maxErrors)
-      closeSocket(member.ws, 4400, 'Too many malformed frames');
+      closeSocket(member.ws, CloseCode.malformed, 'Too many malformed frames');
   }
 }

@@ -1,4 +1,5 @@
 import type { ChatMessage } from '../storage/types.js';
+import type { ErrorCode } from '../errors.js';
 import { roomPattern, type ClientFrame, type MessageFrame } from '../protocol/frames.js';
 
 export { roomPattern } from '../protocol/frames.js';
@@ -16,16 +17,21 @@ export const forbiddenText = /[\u0000-\u0008\u000b-\u001f\u007f\u202a-\u202e\u20
 /** Client message ids (for acks) are short opaque strings. */
 const clientIdPattern = /^[A-Za-z0-9_.:-]{1,64}$/;
 
-export type ChatErrorCode =
-  | 'invalid_request'
-  | 'invalid_room'
-  | 'invalid_text'
-  | 'insufficient_scope'
-  | 'not_joined'
-  | 'too_many_rooms'
-  | 'rate_limited'
-  | 'internal_error';
+/** The catalogue's codes an `error` frame may carry (docs/chat.md is tested against this list). */
+export const chatErrorCodes = [
+  'invalid_request',
+  'invalid_room',
+  'invalid_text',
+  'insufficient_scope',
+  'not_joined',
+  'too_many_rooms',
+  'rate_limited',
+  'internal_error',
+] as const satisfies readonly ErrorCode[];
 
+export type ChatErrorCode = (typeof chatErrorCodes)[number];
+
+/** A refused frame: answered with an `error` frame, the socket stays open. */
 export class FrameError extends Error {
   constructor(
     readonly code: ChatErrorCode,

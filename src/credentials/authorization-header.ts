@@ -39,10 +39,3 @@ export function authorizationOf(req: {
   }
   return values.length > 1 ? values : req.headers.authorization;
 }
-
-/** The `WWW-Authenticate` challenge for a 401 or 403 (RFC 6750 §3). */
-export function bearerChallenge(
-  error?: 'invalid_token' | 'insufficient_scope' | 'invalid_request',
-): string {
-  return error === undefined ? 'Bearer realm="wsgate"' : `Bearer realm="wsgate", error="${error}"`;
-}

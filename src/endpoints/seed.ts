@@ -1,5 +1,6 @@
 import type { WebSocket, RawData } from 'ws';
 import { closeSocket, messageText, sendJson } from '../sockets/io.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import type { ConnectionHandler, Gate, SocketControl } from '../handshake/gate.js';
 import type { WsgateError } from '../errors.js';
 import { isAuthFrame, parseAuthFrame } from '../handshake/first-message.js';
@@ -10,7 +11,7 @@ import { isAuthFrame, parseAuthFrame } from '../handshake/first-message.js';
  */
 function echo(ws: WebSocket, control: SocketControl, onSent: () => void): void {
   ws.on('message', (data: RawData, isBinary: boolean) => {
-    if (isBinary) return closeSocket(ws, 4400, 'Text frames only');
+    if (isBinary) return closeSocket(ws, CloseCode.malformed, 'Text frames only');
     if (control.v1 && isAuthFrame(data, isBinary)) {
       let token: string;
       try {

@@ -2,9 +2,16 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
-import { WsgateError, isWsgateError } from '../errors.js';
+import {
+  WsgateError,
+  catalogue,
+  closeFrame,
+  httpAnswer,
+  isWsgateError,
+  truncateReason,
+} from '../errors.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import type { Clock } from '../clock.js';
-import { bearerChallenge } from '../credentials/authorization-header.js';
 import type { Credential, TransportName } from '../credentials/credential.js';
 import { handshakeTransports } from '../credentials/transports.js';
 import { parseHandshake, v1Protocol, type HandshakeRequest } from '../credentials/request.js';
@@ -22,7 +29,7 @@ import {
 import { isOriginAllowed } from './origin.js';
 import { TokenBucket, TokenBuckets } from '../token-bucket.js';
 import type { RateBuckets, Release, SocketCounts } from './shared-limits.js';
-import { closeSocket, sendJson } from '../sockets/io.js';
+import { closeWithError, sendJson } from '../sockets/io.js';
 import { SocketRegistry, type LiveSocket } from '../sockets/registry.js';
 import type { ErrorCode } from '../errors.js';
 import { proxyRoute, type ProxyRoute, type ProxyRouteOptions } from '../proxy/route.js';
@@ -308,9 +315,7 @@ export class Gate {
     const policy: Policy | undefined =
       endpoint?.policy ?? (target && { requirement: 'required', scopes: target.route.scopes });
     if (!policy) {
-      return void socket.end(
-        httpResponse(404, { error: 'not_found', error_description: 'No WebSocket endpoint here' }),
-      );
+      return void socket.end(rawAnswer(new WsgateError('not_found', 'No WebSocket endpoint here')));
     }
     let transport: TransportName | null = null;
     try {
@@ -404,7 +409,7 @@ export class Gate {
     });
     events?.opened?.();
     this.#registry.add(ws, principal, false, {
-      close: (error) => pipe.close(clientClose(error), upstreamCloseForKick(error)),
+      close: (error) => pipe.close(closeFrame(error), upstreamCloseForKick(error)),
       beat: () => pipe.beat(),
     });
     const where: Where = { path: request.path, ip: request.ip };
@@ -412,7 +417,7 @@ export class Gate {
     // Before the pipe's listener: the message that crosses the limit never reaches the upstream.
     this.#limitMessages(ws, (error) => {
       this.#report(error, where, undefined, null, true);
-      pipe.close(clientClose(error), upstreamCloseForKick(error));
+      pipe.close(closeFrame(error), upstreamCloseForKick(error));
     });
   }
 
@@ -500,7 +505,7 @@ export class Gate {
     request: HandshakeRequest,
     durationMs?: number,
   ): void {
-    if (this.#draining) return closeSocket(ws, 1001, 'Server is shutting down');
+    if (this.#draining) return closeWithError(ws, new WsgateError('draining'));
     const live = this.#registry.add(ws, principal, request.offeredV1);
     // What the socket's listeners keep for reports: not the request and the credential in it.
     const where: Where = { path: request.path, ip: request.ip };
@@ -525,7 +530,7 @@ export class Gate {
       endpoint.handler(ws, principal, request, control);
     } catch (err) {
       this.#o.log?.error({ err, path: request.path }, 'endpoint handler failed');
-      closeSocket(ws, 1011, 'Internal error');
+      closeWithError(ws, new WsgateError('internal_error'));
     }
   }
 
@@ -621,17 +626,13 @@ export class Gate {
       return;
     }
     this.#report(error, request, req, transport, false);
-    writeHttpError(socket, error, transport !== null);
+    writeHttpError(socket, error);
   }
 
   #closeWith(ws: WebSocket, request: Where, transport: TransportName | null, err: unknown): void {
     const error = asWsgateError(err, this.#o.log);
     this.#report(error, request, undefined, transport, true);
-    const reason =
-      error.retryAfter === undefined
-        ? error.message
-        : `${error.message}; retry after ${error.retryAfter}s`;
-    closeSocket(ws, error.closeCode, truncateReason(reason));
+    closeWithError(ws, error);
   }
 
   #report(
@@ -719,22 +720,13 @@ export class Gate {
               clearTimeout(timer);
               resolve();
             });
-            closeSocket(ws, 1001, 'Server is shutting down');
+            closeWithError(ws, new WsgateError('draining'));
           }),
       ),
     );
     this.#wss.close();
     this.#proxyWss.close();
   }
-}
-
-/** The close a client gets for a gate error, its reason cut to fit a close frame. */
-function clientClose(error: WsgateError): { code: number; reason: string } {
-  const reason =
-    error.retryAfter === undefined
-      ? error.message
-      : `${error.message}; retry after ${error.retryAfter}s`;
-  return { code: error.closeCode, reason: truncateReason(reason) };
 }
 
 /**
@@ -744,14 +736,14 @@ function clientClose(error: WsgateError): { code: number; reason: string } {
 function upstreamCloseForKick(error: WsgateError): { code: number; reason: string } {
   switch (error.code) {
     case 'token_expired':
-      return { code: 1001, reason: 'Token expired' };
+      return { code: CloseCode.goingAway, reason: 'Token expired' };
     case 'draining':
-      return { code: 1001, reason: 'Server is shutting down' };
+      return { code: CloseCode.goingAway, reason: catalogue.draining.message };
     case 'session_revoked':
     case 'user_disabled':
-      return { code: 1008, reason: 'revoked' };
+      return { code: CloseCode.policyViolation, reason: 'revoked' };
     default:
-      return { code: 1008, reason: truncateReason(error.message) };
+      return { code: CloseCode.policyViolation, reason: truncateReason(error.message) };
   }
 }
 
@@ -778,44 +770,30 @@ function pathOf(url: string | undefined): string {
   return q === -1 ? (url ?? '') : (url ?? '').slice(0, q);
 }
 
-/** Close reasons are limited to 123 bytes of UTF-8. */
-export function truncateReason(reason: string): string {
-  if (Buffer.byteLength(reason) <= 123) return reason;
-  let out = reason;
-  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
-  return out;
-}
-
 /** Refuses what is not a well-formed RFC 6455 version 13 upgrade; returns the raw response or undefined. */
 function checkUpgrade(req: IncomingMessage): string | undefined {
   if (req.method !== 'GET')
-    return httpResponse(
-      405,
-      { error: 'invalid_request', error_description: 'WebSocket handshakes use GET' },
-      { allow: 'GET' },
-    );
-  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-    return httpResponse(400, {
-      error: 'invalid_request',
-      error_description: 'Upgrade must be websocket',
+    return rawAnswer(new WsgateError('method_not_allowed', 'WebSocket handshakes use GET'), {
+      allow: 'GET',
     });
-  }
-  const version = req.headers['sec-websocket-version'];
-  if (version !== '13') {
-    return httpResponse(
-      426,
-      { error: 'invalid_request', error_description: 'Only WebSocket version 13 is supported' },
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
+    return rawAnswer(new WsgateError('invalid_request', 'Upgrade must be websocket'));
+  if (req.headers['sec-websocket-version'] !== '13') {
+    return rawAnswer(
+      new WsgateError('upgrade_required', 'Only WebSocket version 13 is supported'),
       { 'sec-websocket-version': '13' },
     );
   }
   const key = req.headers['sec-websocket-key'];
-  if (typeof key !== 'string' || !keyPattern.test(key.trim())) {
-    return httpResponse(400, {
-      error: 'invalid_request',
-      error_description: 'Missing or invalid Sec-WebSocket-Key',
-    });
-  }
+  if (typeof key !== 'string' || !keyPattern.test(key.trim()))
+    return rawAnswer(new WsgateError('invalid_request', 'Missing or invalid Sec-WebSocket-Key'));
   return undefined;
+}
+
+/** A raw HTTP answer to `error`, as the catalogue renders it, with `extra` headers. */
+function rawAnswer(error: WsgateError, extra: Record<string, string> = {}): string {
+  const { status, headers, body } = httpAnswer(error);
+  return httpResponse(status, body, { ...headers, ...extra });
 }
 
 function httpResponse(status: number, body: object, headers: Record<string, string> = {}): string {
@@ -830,19 +808,7 @@ function httpResponse(status: number, body: object, headers: Record<string, stri
   );
 }
 
-function writeHttpError(socket: Duplex, error: WsgateError, presented = false): void {
-  const headers: Record<string, string> = {};
-  if (error.status === 401) {
-    headers['www-authenticate'] = bearerChallenge(
-      presented && error.code !== 'credential_missing' ? 'invalid_token' : undefined,
-    );
-  } else if (error.code === 'insufficient_scope') {
-    headers['www-authenticate'] = bearerChallenge('insufficient_scope');
-  }
-  if (error.retryAfter !== undefined) headers['retry-after'] = String(error.retryAfter);
-  if (socket.writable)
-    socket.end(
-      httpResponse(error.status, { error: error.code, error_description: error.message }, headers),
-    );
+function writeHttpError(socket: Duplex, error: WsgateError): void {
+  if (socket.writable) socket.end(rawAnswer(error));
   else socket.destroy();
 }

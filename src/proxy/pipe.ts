@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
+import { CloseCode } from '../protocol/close-codes.js';
 
 /** Which way a frame went: `up` from the client to the upstream, `down` back. */
 export type Direction = 'up' | 'down';
@@ -37,15 +38,17 @@ export const heartbeatPayload = randomBytes(8);
 
 /** The close a client is sent when the upstream closed with `code` (§9). */
 export function clientCloseFor(code: number, reason: string): CloseFrame {
-  if (code === 1005) return { code: 1000, reason };
-  if (code === 1006 || code === 1015) return { code: 1014, reason: 'Upstream connection lost' };
+  if (code === CloseCode.noStatus) return { code: CloseCode.normal, reason };
+  if (code === CloseCode.abnormal || code === CloseCode.tlsFailed)
+    return { code: CloseCode.badGateway, reason: 'Upstream connection lost' };
   return { code, reason };
 }
 
 /** The close an upstream is sent when the client closed with `code` (§9). */
 export function upstreamCloseFor(code: number, reason: string): CloseFrame {
-  if (code === 1005) return { code: 1000, reason };
-  if (code === 1006 || code === 1015) return { code: 1001, reason: 'Client connection lost' };
+  if (code === CloseCode.noStatus) return { code: CloseCode.normal, reason };
+  if (code === CloseCode.abnormal || code === CloseCode.tlsFailed)
+    return { code: CloseCode.goingAway, reason: 'Client connection lost' };
   return { code, reason };
 }
 
@@ -53,13 +56,15 @@ export function upstreamCloseFor(code: number, reason: string): CloseFrame {
 function protocolErrorClose(err: NodeJS.ErrnoException): CloseFrame | undefined {
   switch (err.code) {
     case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
-      return { code: 1009, reason: 'Message too big' };
+      return { code: CloseCode.messageTooBig, reason: 'Message too big' };
     case 'WS_ERR_INVALID_UTF8':
-      return { code: 1007, reason: 'Invalid UTF-8' };
+      return { code: CloseCode.invalidPayload, reason: 'Invalid UTF-8' };
     case undefined:
       return undefined;
     default:
-      return err.code.startsWith('WS_ERR_') ? { code: 1002, reason: 'Protocol error' } : undefined;
+      return err.code.startsWith('WS_ERR_')
+        ? { code: CloseCode.protocolError, reason: 'Protocol error' }
+        : undefined;
   }
 }
 
@@ -192,7 +197,9 @@ export class Pipe {
       this.#by = from.name;
       this.#closeLeg(
         to,
-        from.name === 'client' ? close : { code: 1014, reason: 'Upstream protocol error' },
+        from.name === 'client'
+          ? close
+          : { code: CloseCode.badGateway, reason: 'Upstream protocol error' },
       );
     });
     ws.on('close', (code: number, reason: Buffer) => {

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import WebSocket from 'ws';
+import { CloseCode } from '../protocol/close-codes.js';
 
 /**
  * One handshake as the scanner sends it: extra headers, offered subprotocols, query parameters.
@@ -51,7 +52,7 @@ export interface ProbeResult {
   readonly socket?: WebSocket;
 }
 
-const throttleCloseCodes = new Set([1013, 4429]);
+const throttleCloseCodes = new Set<number>([CloseCode.tryAgainLater, CloseCode.rateLimited]);
 const throttleStatuses = new Set([429, 503]);
 
 /** Opens one WebSocket and waits, at most `timeoutMs` for the answer and `timeoutMs` after the 101. */

@@ -3,7 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Runtime } from '../runtime.js';
 import { contentSecurityPolicy } from './html.js';
-import { errorHandler } from './errors.js';
+import { errorHandler, sendError } from './errors.js';
 import { tokenRoutes } from './routes/token.js';
 import { authRoutes } from './routes/auth.js';
 import { metaRoutes } from './routes/meta.js';
@@ -205,9 +205,7 @@ export async function buildApp(
   });
 
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((_request, reply) =>
-    reply.code(404).send({ error: 'not_found', error_description: 'Not found' }),
-  );
+  app.setNotFoundHandler((_request, reply) => sendError(reply, new WsgateError('not_found')));
 
   tokenRoutes(app, runtime);
   authRoutes(app, runtime);

@@ -1,12 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { type WsgateError, isWsgateError, type ErrorCode } from '../errors.js';
-import { bearerChallenge } from '../credentials/authorization-header.js';
+import { type ErrorBody, type WsgateError, httpAnswer, isWsgateError } from '../errors.js';
+import type { LoginError } from '../sessions/session-service.js';
 
-/** The JSON body of every error wsgate answers over HTTP. */
-export interface ErrorBody {
-  error: string;
-  error_description: string;
-}
+export type { ErrorBody } from '../errors.js';
 
 export const errorBodySchema = {
   type: 'object',
@@ -14,31 +10,18 @@ export const errorBodySchema = {
   required: ['error', 'error_description'],
 } as const;
 
-const tokenErrors = new Set<ErrorCode>([
-  'invalid_token',
-  'token_too_large',
-  'wrong_token_type',
-  'token_expired',
-  'session_revoked',
-]);
-
-/** Sends a catalogue error with its status, body and, for 401, a `WWW-Authenticate` challenge. */
+/** Sends a catalogue error as the catalogue renders it (status, body, challenge, Retry-After). */
 export function sendError(reply: FastifyReply, err: WsgateError): FastifyReply {
   if (err.reason !== undefined) {
     reply.request.log.debug({ code: err.code, reason: err.reason }, `refused: ${err.reason}`);
   }
-  if (err.status === 401) {
-    reply.header(
-      'www-authenticate',
-      bearerChallenge(tokenErrors.has(err.code) ? 'invalid_token' : undefined),
-    );
-  } else if (err.code === 'insufficient_scope') {
-    reply.header('www-authenticate', bearerChallenge('insufficient_scope'));
-  }
-  if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
-  return reply
-    .code(err.status)
-    .send({ error: err.code, error_description: err.message } satisfies ErrorBody);
+  const { status, headers, body } = httpAnswer(err);
+  return reply.code(status).headers(headers).send(body);
+}
+
+/** Whether a login failed on its credentials (answered 401 outside OAuth), not on a limit. */
+export function loginRefused(err: LoginError): boolean {
+  return err.failure === 'invalid_grant' || err.failure === 'invalid_scope';
 }
 
 /** Fastify's error handler: catalogue errors as they are, validation as 400, the rest as 500. */

@@ -70,18 +70,19 @@ export interface LoginRequest {
 
 export type LoginFailure = 'invalid_grant' | 'invalid_scope' | 'rate_limited' | 'overloaded';
 
-export class LoginError extends Error {
+/** The texts of the login failures the catalogue's generic ones do not fit. */
+const loginMessages: Partial<Record<LoginFailure, string>> = {
+  rate_limited: 'Too many failed logins; try again later',
+  overloaded: 'Too many logins at once; try again shortly',
+};
+
+/** A refused login: a catalogue error, which each login endpoint answers in its own format. */
+export class LoginError extends WsgateError {
   constructor(
-    readonly reason: LoginFailure,
-    readonly retryAfter = 0,
+    readonly failure: LoginFailure,
+    retryAfter?: number,
   ) {
-    super(
-      reason === 'invalid_scope'
-        ? 'Requested scope is not allowed'
-        : reason === 'overloaded'
-          ? 'Too many logins at once; try again shortly'
-          : 'Bad username or password',
-    );
+    super(failure, loginMessages[failure], retryAfter === undefined ? undefined : { retryAfter });
     this.name = 'LoginError';
   }
 }

@@ -1,4 +1,5 @@
 import type { RawData, WebSocket } from 'ws';
+import { closeFrame, type WsgateError } from '../errors.js';
 
 /** The UTF-8 text of a received WebSocket message, whatever buffer shape `ws` delivered it in. */
 export function messageText(data: RawData): string {
@@ -20,4 +21,10 @@ export function sendJson(ws: WebSocket, frame: object): void {
 export function closeSocket(ws: WebSocket, code: number, reason: string): void {
   ws.removeAllListeners('message');
   if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
+}
+
+/** Closes a socket with the close frame the catalogue gives `error` (see {@link closeSocket}). */
+export function closeWithError(ws: WebSocket, error: WsgateError): void {
+  const { code, reason } = closeFrame(error);
+  closeSocket(ws, code, reason);
 }

@@ -4,7 +4,7 @@ import { WsgateError, type ErrorCode } from '../errors.js';
 import { principalKey, sessionKey, type Principal } from '../credentials/principal.js';
 import type { TokenClaims } from '../tokens/claims.js';
 import { DeadlineQueue } from './deadline-queue.js';
-import { closeSocket, sendJson } from './io.js';
+import { closeWithError, sendJson } from './io.js';
 
 /** One open, authenticated socket as the registry knows it. */
 export interface LiveSocket {
@@ -149,7 +149,7 @@ export class SocketRegistry {
     const error = new WsgateError(code, reason);
     this.#onClose?.(live, code);
     if (live.upstream) live.upstream.close(error);
-    else closeSocket(live.ws, error.closeCode, error.message);
+    else closeWithError(live.ws, error);
   }
 
   #schedule(live: LiveSocket): void {

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { WsgateError } from '../../errors.js';
+import { WsgateError, httpAnswer } from '../../errors.js';
 import { parseBearer } from '../../credentials/authorization-header.js';
 import { LoginError } from '../../sessions/session-service.js';
 import type { TokenClaims } from '../../tokens/claims.js';
 import type { Runtime } from '../../runtime.js';
-import { errorBodySchema } from '../errors.js';
+import { errorBodySchema, loginRefused } from '../errors.js';
 
 const pairResponse = {
   type: 'object',
@@ -71,19 +71,12 @@ export function authRoutes(app: FastifyInstance, runtime: Runtime): void {
         };
       } catch (err) {
         if (!(err instanceof LoginError)) throw err;
-        if (err.reason === 'rate_limited') {
-          return reply
-            .code(429)
-            .header('retry-after', String(err.retryAfter))
-            .send({ detail: 'Too many failed logins; try again later' });
-        }
-        if (err.reason === 'overloaded') {
-          return reply
-            .code(503)
-            .header('retry-after', String(err.retryAfter))
-            .send({ detail: err.message });
-        }
-        return reply.code(401).send({ detail: 'Bad username or password' });
+        // fastapi-jwt-auth's shape: `{detail}`, and 401 for bad credentials.
+        const { status, headers } = httpAnswer(err);
+        return reply
+          .code(loginRefused(err) ? 401 : status)
+          .headers(headers)
+          .send({ detail: err.message });
       }
     },
   );

@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { WsgateError, isWsgateError } from '../../errors.js';
+import { WsgateError, httpAnswer, isWsgateError } from '../../errors.js';
+import { loginRefused, sendError } from '../errors.js';
 import { accessCookie, refreshCookie } from '../../credentials/cookie.js';
 import { safeEqual } from '../../credentials/compare.js';
 import { forwardedProto, trustedProxies } from '../../client-address.js';
-import { LoginError, type TokenPair } from '../../sessions/session-service.js';
+import { LoginError, type LoginFailure, type TokenPair } from '../../sessions/session-service.js';
 import type { TokenClaims } from '../../tokens/claims.js';
 import type { Runtime } from '../../runtime.js';
 import { escapeHtml, htmlPage } from '../html.js';
@@ -26,6 +27,14 @@ const assetTypes: Record<string, string> = {
  * The result is ready for a `Location` header: what is not printable ASCII is percent-encoded
  * (`/日本` → `/%E6%97%A5%E6%9C%AC`), and a path that cannot be encoded becomes `/`.
  */
+/** What the sign-in page says for each refused login: a person reads it, not a program. */
+const signInTexts: Record<LoginFailure, string> = {
+  invalid_grant: 'Incorrect username or password.',
+  invalid_scope: 'Incorrect username or password.',
+  rate_limited: 'Too many failed sign-ins. Wait a minute and try again.',
+  overloaded: 'The server is busy. Try again in a moment.',
+};
+
 export function safeNext(next: unknown): string {
   if (
     typeof next !== 'string' ||
@@ -223,8 +232,7 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
     { schema: { hide: true } },
     async (request, reply) => {
       const asset = assets.get(request.params.name);
-      if (!asset)
-        return reply.code(404).send({ error: 'not_found', error_description: 'Not found' });
+      if (!asset) return sendError(reply, new WsgateError('not_found'));
       return reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body);
     },
   );
@@ -286,20 +294,9 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
         return reply.code(303).header('location', next).header('cache-control', 'no-store').send();
       } catch (err) {
         if (!(err instanceof LoginError)) throw err;
-        if (err.reason === 'rate_limited') {
-          reply.header('retry-after', String(err.retryAfter));
-          return formPage(
-            reply,
-            429,
-            next,
-            'Too many failed sign-ins. Wait a minute and try again.',
-          );
-        }
-        if (err.reason === 'overloaded') {
-          reply.header('retry-after', String(err.retryAfter));
-          return formPage(reply, 503, next, 'The server is busy. Try again in a moment.');
-        }
-        return formPage(reply, 401, next, 'Incorrect username or password.');
+        const { status, headers } = httpAnswer(err);
+        reply.headers(headers);
+        return formPage(reply, loginRefused(err) ? 401 : status, next, signInTexts[err.failure]);
       }
     },
   );

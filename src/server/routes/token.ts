@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { isWsgateError } from '../../errors.js';
+import { httpAnswer, isWsgateError } from '../../errors.js';
 import { LoginError, type TokenPair } from '../../sessions/session-service.js';
 import type { Runtime } from '../../runtime.js';
 
@@ -141,23 +141,10 @@ export function tokenRoutes(app: FastifyInstance, runtime: Runtime): void {
         );
       } catch (err) {
         if (err instanceof LoginError) {
-          if (err.reason === 'rate_limited') {
-            reply.header('retry-after', String(err.retryAfter));
-            return oauthError(
-              reply,
-              429,
-              'rate_limited',
-              'Too many failed logins; try again later',
-            );
-          }
-          if (err.reason === 'overloaded') {
-            reply.header('retry-after', String(err.retryAfter));
-            return oauthError(reply, 503, 'temporarily_unavailable', err.message);
-          }
-          if (err.reason === 'invalid_scope') {
-            return oauthError(reply, 400, 'invalid_scope', 'Requested scope is not allowed');
-          }
-          return oauthError(reply, 400, 'invalid_grant', 'Bad username or password');
+          const { status, headers } = httpAnswer(err);
+          reply.headers(headers);
+          const error = err.failure === 'overloaded' ? 'temporarily_unavailable' : err.failure;
+          return oauthError(reply, status, error, err.message);
         }
         if (isWsgateError(err)) {
           return oauthError(
