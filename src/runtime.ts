@@ -35,6 +35,16 @@ import { IssuerError } from './issuers/issuer-error.js';
 import { withTrustedIssuers } from './credentials/external.js';
 import type { VerifyJwt } from './tokens/verify.js';
 import type { TokenClaims } from './tokens/claims.js';
+import type { ProxyEvents } from './proxy/connect.js';
+import { createGate, type Gate, type GateLimits } from './handshake/gate.js';
+import { registerSeedEndpoints } from './endpoints/seed.js';
+import { registerChatEndpoint } from './endpoints/chat.js';
+import { ChatService } from './chat/chat-service.js';
+import { Cluster, type ClusterOptions } from './cluster/cluster.js';
+import { Metrics } from './metrics.js';
+import { trustedProxies } from './client-address.js';
+import { externalKey } from './credentials/principal.js';
+import type { ExternalRevocation } from './storage/types.js';
 
 /** Everything a node runs on, wired once: the server and the CLI both start from here. */
 export interface Runtime {
@@ -378,4 +388,191 @@ async function seedDemoUsers(users: UserService): Promise<void> {
       if (!(err instanceof UserExistsError)) throw err;
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The node: what runs on a runtime while it serves. The CLI's commands use the runtime alone.
+
+export interface NodeOptions {
+  /** Overrides of the gate's limits (tests and benchmarks raise or lower them). */
+  readonly gateLimits?: Partial<GateLimits>;
+  /** How often revocations made by other processes are read from the database (ms). */
+  readonly revocationPollMs?: number;
+  /** Cluster heartbeat timing (tests shorten it). */
+  readonly cluster?: ClusterOptions;
+  /** How long an upstream has to accept a proxied socket (default 5 s; tests shorten it). */
+  readonly proxyDialTimeoutMs?: number;
+  /** The metrics to report to (a worker's, which the primary adds up); by default new ones. */
+  readonly metrics?: Metrics;
+}
+
+/** A serving node: its gate with every endpoint on it, the chat, the cluster link and metrics. */
+export interface Node {
+  readonly gate: Gate;
+  readonly metrics: Metrics;
+  readonly chat: ChatService;
+  /** Leaves the cluster (before the sockets drain). */
+  detach(): Promise<void>;
+  /** Stops kicking, polling and batching (after the sockets drained). */
+  close(): Promise<void>;
+}
+
+/** Proxy metrics: per-frame counters are resolved once, not per frame. */
+function proxyEvents(metrics: Metrics): ProxyEvents {
+  const frames = { up: metrics.proxyFrames.labels('up'), down: metrics.proxyFrames.labels('down') };
+  const bytes = { up: metrics.proxyBytes.labels('up'), down: metrics.proxyBytes.labels('down') };
+  return {
+    dialed: (ms) => metrics.upstreamConnectSeconds.observe(ms / 1000),
+    dialFailed: (reason) => metrics.upstreamFailures.inc({ reason }),
+    frame: (direction, size) => {
+      frames[direction].inc();
+      bytes[direction].inc(size);
+    },
+    opened: () => metrics.proxiedOpen.inc(),
+    ended: () => metrics.proxiedOpen.dec(),
+  };
+}
+
+/**
+ * Builds the WebSocket gate of a runtime, with the seed endpoints on it, reporting to `metrics`
+ * and recording refused handshakes in the audit trail.
+ */
+export function buildGate(runtime: Runtime, options: NodeOptions = {}, metrics?: Metrics): Gate {
+  const { sessions, config } = runtime;
+  const gate = createGate({
+    onReject: (event) => {
+      metrics?.handshakes.inc({ transport: event.transport ?? 'none', outcome: event.code });
+      // A flood of bad handshakes must not become a flood of database writes: the failure budget.
+      void sessions
+        .auditFailure({
+          event: 'handshake.reject',
+          ip: event.ip,
+          detail: {
+            code: event.code,
+            path: event.path,
+            transport: event.transport,
+            closeCode: event.afterUpgrade ? event.closeCode : null,
+            status: event.afterUpgrade ? null : event.status,
+          },
+        })
+        .catch((err: unknown) => runtime.log.error({ err }, 'audit failed'));
+    },
+    onAccept: (event) => {
+      metrics?.handshakes.inc({ transport: event.transport ?? 'none', outcome: 'accepted' });
+      if (event.durationMs !== undefined)
+        metrics?.handshakeSeconds.observe(event.durationMs / 1000);
+    },
+    onKick: (_live, code) => metrics?.kicks.inc({ reason: code }),
+    ...(metrics === undefined ? {} : { onMessage: () => metrics.messagesIn.inc() }),
+    verify: runtime.verify,
+    isRevoked: runtime.isRevoked,
+    tickets: runtime.tickets,
+    clock: runtime.clock,
+    origins: config.origins,
+    allowQueryTokens: config.allowQueryTokens,
+    log: runtime.log,
+    // Flags first, then what the embedding code (tests, benchmarks) asks for.
+    limits: { ...config.limits, ...options.gateLimits },
+    ...(runtime.sharedLimits === undefined
+      ? {}
+      : {
+          handshakeBuckets: runtime.sharedLimits.handshakes,
+          userSockets: runtime.sharedLimits.sockets,
+        }),
+    proxy: {
+      identityKey: runtime.identity,
+      issuer: () => sessions.issuer,
+      trusted: trustedProxies(config.trustProxy),
+      ca: config.proxyCa,
+      ...(options.proxyDialTimeoutMs === undefined
+        ? {}
+        : { dialTimeoutMs: options.proxyDialTimeoutMs }),
+      ...(metrics === undefined ? {} : { events: proxyEvents(metrics) }),
+    },
+  });
+  registerSeedEndpoints(gate, { onSent: () => metrics?.messagesOut.inc() });
+  return gate;
+}
+
+/**
+ * Wires a node on a runtime: the gate with the seed endpoints, `/chat` and the proxy routes;
+ * every revocation closing its sockets at once; revocations made by other processes polled from
+ * the database; and, with a bus, the cluster link between this node's rooms and the others'.
+ */
+export async function startNode(runtime: Runtime, options: NodeOptions = {}): Promise<Node> {
+  const metrics = options.metrics ?? new Metrics();
+  const gate = buildGate(runtime, options, metrics);
+  metrics.countConnections(() => gate.size);
+  // Every revocation closes the affected sockets at once (4410) and leaves one audit line.
+  const stopKicks = runtime.sessions.revocations.onRevoke(({ sessionIds, reason, external }) => {
+    const started = performance.now();
+    let sockets = gate.closeSessions(sessionIds, `Session revoked (${reason})`);
+    for (const r of external ?? [])
+      sockets += closeExternal(gate, r, `Session revoked (${reason})`);
+    if (sockets > 0) metrics.kickSeconds.observe((performance.now() - started) / 1000);
+    if (sockets > 0) {
+      void runtime.sessions
+        .audit({
+          event: 'socket.kick',
+          detail: {
+            reason,
+            sessions: sessionIds.length,
+            sockets,
+            ...(external === undefined
+              ? {}
+              : { issuers: [...new Set(external.map((r) => r.issuer))] }),
+          },
+        })
+        .catch((err: unknown) => runtime.log.error({ err }, 'audit failed'));
+    }
+  });
+  const poll = setInterval(() => {
+    runtime.sessions
+      .pollRevocations()
+      .catch((err: unknown) => runtime.log.warn({ err }, 'revocation poll failed'));
+  }, options.revocationPollMs ?? 500);
+  poll.unref();
+  const cluster =
+    runtime.bus === undefined ? undefined : new Cluster(runtime.bus, runtime.log, options.cluster);
+  const chat = new ChatService({
+    storage: runtime.storage,
+    clock: runtime.clock,
+    log: runtime.log,
+    ...(cluster === undefined ? {} : { relay: cluster.relay }),
+    onSent: (count) => metrics.messagesOut.inc(count),
+    maxRooms: runtime.config.maxRooms,
+    roomCreationsPerMinute: runtime.config.roomCreationsPerMinute,
+    welcomeRooms: runtime.config.welcomeRooms,
+  });
+  await chat.warm();
+  await cluster?.attach({ revocations: runtime.sessions.revocations, rooms: chat.rooms });
+  registerChatEndpoint(gate, chat);
+  // Proxy paths last: they take over the built-in WebSocket endpoints they cover.
+  for (const route of runtime.config.proxies) {
+    gate.proxy(route.path, route.upstream, { scopes: route.scopes, audience: route.audience });
+  }
+  return {
+    gate,
+    metrics,
+    chat,
+    detach: async () => cluster?.detach(),
+    close: async () => {
+      clearInterval(poll);
+      stopKicks();
+      chat.close();
+    },
+  };
+}
+
+/**
+ * Closes the sockets an external revocation ends: those of the session, or those of the subject
+ * whose token was issued by the revocation (only the ones without a provider `sid`, for the
+ * subject named by a `sid` logout).
+ */
+function closeExternal(gate: Gate, r: ExternalRevocation, reason: string): number {
+  if (r.kind === 'sid') return gate.closeSessions([externalKey(r.issuer, r.value)], reason);
+  const ended = (claims: TokenClaims) =>
+    claims.iat * 1000 <= r.revokedAt &&
+    (r.kind === 'sub' || claims.external?.providerSid === undefined);
+  return gate.closePrincipal(externalKey(r.issuer, r.value), ended, reason);
 }
