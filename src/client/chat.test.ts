@@ -15,7 +15,7 @@ import {
 
 /**
  * The chat side of the client, against a real WebSocket peer that plays the server's part of
- * DESIGN §5 frame by frame (so each test controls exactly what the server says and when).
+ * docs/chat.md's protocol frame by frame (so each test controls exactly what the server says and when).
  */
 
 /** One socket as the peer sees it: the handshake, and the client's frames in order. */

@@ -115,7 +115,7 @@ const seenLimit = 1024;
 
 /**
  * A wsgate WebSocket client for browsers and Node: fetches credentials through callbacks,
- * reconnects with full-jitter backoff, follows the close-code table (DESIGN §3), re-authenticates
+ * reconnects with full-jitter backoff, follows the close-code table of docs/protocol.md, re-authenticates
  * in band on `expiring`, and resumes chat rooms from the last message id it saw.
  */
 export class WsgateClient extends Emitter<ClientEvents> {

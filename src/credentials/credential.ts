@@ -1,6 +1,6 @@
 import type { HandshakeRequest } from './request.js';
 
-/** The ways a credential can arrive on a WebSocket handshake (DESIGN §3). */
+/** The ways a credential can arrive on a WebSocket handshake (docs/websocket.md lists them). */
 export type TransportName =
   'bearer' | 'subprotocol' | 'ticket' | 'query' | 'cookie' | 'first-message';
 

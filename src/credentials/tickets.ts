@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { TokenClaims } from '../tokens/claims.js';
 
-/** Longest a ticket lives (DESIGN: ≤ 30 s). */
+/** Longest a ticket lives: short enough that one leaked from a URL is of no use (≤ 30 s). */
 export const ticketTtlMs = 30_000;
 
 /**

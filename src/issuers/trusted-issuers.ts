@@ -124,7 +124,7 @@ export class TrustedIssuers {
 
   private keySetOf = (issuer: string): IssuerKeySet | undefined => this.keySets.get(issuer);
 
-  /** Verifies an external access token and maps it (§8); every failure is a `WsgateError`. */
+  /** Verifies an external access token and maps its claims; every failure is a `WsgateError`. */
   async verifyAccessToken(token: string): Promise<ExternalIdentity> {
     const verified = await verifyExternalJwt(token, this.keySetOf);
     return mapExternalAccessToken(token, verified, this.options, this.clock());

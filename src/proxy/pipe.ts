@@ -36,7 +36,7 @@ export const pipeDefaults = { highWaterMark: 1024 * 1024, lowWaterMark: 256 * 10
  */
 export const heartbeatPayload = randomBytes(8);
 
-/** The close a client is sent when the upstream closed with `code` (§9). */
+/** The close a client is sent when the upstream closed with `code` (docs/proxy.md). */
 export function clientCloseFor(code: number, reason: string): CloseFrame {
   if (code === CloseCode.noStatus) return { code: CloseCode.normal, reason };
   if (code === CloseCode.abnormal || code === CloseCode.tlsFailed)
@@ -44,7 +44,7 @@ export function clientCloseFor(code: number, reason: string): CloseFrame {
   return { code, reason };
 }
 
-/** The close an upstream is sent when the client closed with `code` (§9). */
+/** The close an upstream is sent when the client closed with `code` (docs/proxy.md). */
 export function upstreamCloseFor(code: number, reason: string): CloseFrame {
   if (code === CloseCode.noStatus) return { code: CloseCode.normal, reason };
   if (code === CloseCode.abnormal || code === CloseCode.tlsFailed)
@@ -83,7 +83,7 @@ interface Leg {
 /**
  * Joins an accepted client socket to its upstream socket: every message, ping and pong passes
  * unchanged both ways; a side whose peer is behind by more than the high-water mark is read no
- * further until the peer catches up; a close on either side is mirrored to the other (§9), and
+ * further until the peer catches up; a close on either side is mirrored to the other, and
  * when either side vanishes the other is closed, so that no socket outlives its partner.
  */
 export class Pipe {

@@ -102,7 +102,7 @@ export interface ChatMessage {
 export type NewChatMessage = Omit<ChatMessage, 'id'>;
 
 /**
- * A revocation of an external identity (§8), remembered until `expiresAt`: a session (`sid`: the
+ * A revocation of an external identity (a back-channel logout), remembered until `expiresAt`: a session (`sid`: the
  * provider's `sid`, or the `jti` of a token without one), a subject (`sub`: every token of it
  * issued before `revokedAt`), or a subject's tokens without a `sid` (`sub_without_sid`), which a
  * `sid` logout also ends.
