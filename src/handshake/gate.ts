@@ -1,15 +1,8 @@
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
-import {
-  WsgateError,
-  catalogue,
-  closeFrame,
-  httpAnswer,
-  isWsgateError,
-  truncateReason,
-} from '../errors.js';
+import { WsgateError, catalogue, closeFrame, isWsgateError, truncateReason } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { Clock } from '../clock.js';
 import type { Credential, TransportName } from '../credentials/credential.js';
@@ -18,131 +11,38 @@ import { parseHandshake, v1Protocol, type HandshakeRequest } from '../credential
 import { MemoryTicketStore, type TicketStore } from '../credentials/tickets.js';
 import { principalKey } from '../credentials/principal.js';
 import type { TokenClaims } from '../tokens/claims.js';
-import { isAuthFrame, parseAuthFrame } from './first-message.js';
-import {
-  authenticate,
-  guest,
-  type Policy,
-  type Principal,
-  type VerifyJwt,
-} from './authenticate.js';
+import { awaitFirstMessage, credentialFromToken, parseAuthFrame } from './first-message.js';
+import { reauthenticate } from './reauthenticate.js';
+import { authenticate, guest, type Policy, type Principal } from './authenticate.js';
 import { isOriginAllowed } from './origin.js';
 import { TokenBucket, TokenBuckets } from '../token-bucket.js';
-import type { RateBuckets, Release, SocketCounts } from './shared-limits.js';
-import { closeWithError, sendJson } from '../sockets/io.js';
+import type { RateBuckets, Release } from './shared-limits.js';
+import { closeWithError } from '../sockets/io.js';
 import { SocketRegistry, type LiveSocket } from '../sockets/registry.js';
-import type { ErrorCode } from '../errors.js';
 import { proxyRoute, type ProxyRoute, type ProxyRouteOptions } from '../proxy/route.js';
 import { dialForClient, findProxyRoute, type ProxyOptions } from '../proxy/connect.js';
 import { Pipe } from '../proxy/pipe.js';
+import {
+  defaultGateLimits,
+  type ConnectionHandler,
+  type GateLimits,
+  type GateOptions,
+  type RejectEvent,
+  type SocketControl,
+} from './options.js';
+import { checkUpgrade, rawAnswer, writeHttpError } from './upgrade.js';
+import { beat } from './heartbeat.js';
+import { closeAll } from './drain.js';
 
-/** What an endpoint may ask of the gate about one of its sockets. */
-export interface SocketControl {
-  /** The client offered `wsgate.v1` (JSON control frames, close codes, in-band auth). */
-  readonly v1: boolean;
-  /** The current principal; an in-band re-authentication replaces it. */
-  readonly principal: Principal;
-  /**
-   * Handles `{"type":"auth","token"}`: a valid token of the same user, satisfying the endpoint's
-   * policy, extends the socket's life (answered `reauthenticated`); anything else gets an `error`
-   * frame and the socket keeps its old expiry.
-   */
-  reauthenticate(token: string): Promise<void>;
-}
-
-/** Called with each socket the gate lets through, already authenticated. */
-export type ConnectionHandler = (
-  socket: WebSocket,
-  principal: Principal,
-  request: HandshakeRequest,
-  control: SocketControl,
-) => void;
-
-export interface GateOptions {
-  /** Verifies a JWT and refuses revoked sessions, with no database round trip. */
-  readonly verify: VerifyJwt;
-  /**
-   * Refuses tickets of ended sessions (given the ticket's session id and claims); JWTs are
-   * checked by `verify`. Default: nothing is revoked.
-   */
-  readonly isRevoked?: (sessionId: string, claims: TokenClaims) => boolean;
-  /** Where `POST /ws-ticket` tickets live. Default: an in-memory store. */
-  readonly tickets?: TicketStore;
-  /** Default: `Date.now`. */
-  readonly clock?: Clock;
-  /** Browser origins allowed besides the request's own host. */
-  readonly origins?: readonly string[];
-  /** Accept `?token=<jwt>` (fastapi-jwt-auth compatibility). Off unless asked for. */
-  readonly allowQueryTokens?: boolean;
-  readonly log?: Logger;
-  readonly limits?: Partial<GateLimits>;
-  /** Told of every refused handshake, e.g. for audit and metrics. Never sees a secret. */
-  readonly onReject?: (event: RejectEvent) => void;
-  /** Told of every accepted socket; `durationMs` is the gate's own time for upgrade-time accepts. */
-  readonly onAccept?: (event: AcceptEvent) => void;
-  /** Told of every message received on an accepted socket (for metrics; keep it cheap). */
-  readonly onMessage?: () => void;
-  /** Told of every socket the gate closes on purpose: revoked (4410) or expired (4419). */
-  readonly onKick?: (live: LiveSocket, code: ErrorCode) => void;
-  /** Needed for {@link Gate.proxy}: the identity key, the issuer, how upstreams are reached. */
-  readonly proxy?: ProxyOptions;
-  /**
-   * Handshake buckets per client address shared with other processes (`--workers`); by default
-   * the gate's own, with the `handshakeRate` and `handshakeBurst` limits.
-   */
-  readonly handshakeBuckets?: RateBuckets;
-  /** Open sockets per user counted across processes (`--workers`); by default the gate's own. */
-  readonly userSockets?: SocketCounts;
-}
-
-export interface GateLimits {
-  /** Largest message in bytes; larger closes with 1009. */
-  readonly maxPayload: number;
-  /** Handshakes per second per client address, and the burst allowed above that. */
-  readonly handshakeRate: number;
-  readonly handshakeBurst: number;
-  /** How long a `wsgate.v1` client may take to send `{"type":"auth"}` when it brought no credential. */
-  readonly authTimeoutMs: number;
-  /** Ping interval; a peer that has not answered the previous ping by the next one is dropped. */
-  readonly heartbeatMs: number;
-  /** Messages per second per connection, and the burst allowed above that (then 4429). */
-  readonly messageRate: number;
-  readonly messageBurst: number;
-  /** Open sockets per user (then 429 / 4429). */
-  readonly connectionsPerUser: number;
-  /** `wsgate.v1` sockets hear `{"type":"expiring"}` this long before their token expires. */
-  readonly expiryWarningMs: number;
-}
-
-export const defaultGateLimits: GateLimits = {
-  maxPayload: 64 * 1024,
-  handshakeRate: 50,
-  handshakeBurst: 200,
-  authTimeoutMs: 5000,
-  heartbeatMs: 30_000,
-  messageRate: 50,
-  messageBurst: 100,
-  connectionsPerUser: 20,
-  expiryWarningMs: 60_000,
-};
-
-export interface AcceptEvent {
-  readonly path: string;
-  readonly transport: TransportName | null;
-  /** From the upgrade request to the decision; absent for first-message authentication. */
-  readonly durationMs?: number;
-}
-
-export interface RejectEvent {
-  readonly code: string;
-  readonly status: number;
-  readonly closeCode: number;
-  readonly path: string;
-  readonly ip: string;
-  readonly transport: TransportName | null;
-  /** True when reported as a close frame after the upgrade (`wsgate.v1` clients). */
-  readonly afterUpgrade: boolean;
-}
+export {
+  defaultGateLimits,
+  type AcceptEvent,
+  type ConnectionHandler,
+  type GateLimits,
+  type GateOptions,
+  type RejectEvent,
+  type SocketControl,
+} from './options.js';
 
 interface Endpoint {
   readonly policy: Policy;
@@ -154,8 +54,6 @@ interface ProxyTarget {
   readonly route: ProxyRoute;
   readonly suffix: string;
 }
-
-const keyPattern = /^[+/0-9A-Za-z]{22}==$/;
 
 function tooManyForUser(): WsgateError {
   return new WsgateError('rate_limited', 'Too many connections for this user', { retryAfter: 60 });
@@ -219,7 +117,7 @@ export class Gate {
       warnBeforeMs: this.#limits.expiryWarningMs,
       ...(options.onKick === undefined ? {} : { onClose: options.onKick }),
     });
-    this.#heartbeat = setInterval(() => this.#beat(), this.#limits.heartbeatMs);
+    this.#heartbeat = setInterval(() => beat(this.#registry), this.#limits.heartbeatMs);
     this.#heartbeat.unref();
   }
 
@@ -539,49 +437,14 @@ export class Gate {
    * optional endpoint, silence or any other first message makes it a guest instead.
    */
   #awaitFirstMessage(ws: WebSocket, endpoint: Endpoint, request: HandshakeRequest): void {
-    const optional = endpoint.policy.requirement === 'optional';
-    // Messages that follow the auth message while it is checked are kept for the endpoint.
-    const queued: [RawData, boolean][] = [];
-    let first = true;
-    /** Ends the wait for the first message (timer, drain bookkeeping). */
-    const stopWaiting = () => {
-      clearTimeout(timer);
-      this.#pending.delete(ws);
-    };
-    /** Hands the socket over: the endpoint's own listeners take it from here. */
-    const release = () => {
-      stopWaiting();
-      ws.off('message', onMessage);
-      ws.off('close', release);
-    };
-    const timer = setTimeout(() => {
-      release();
-      if (optional) this.#accept(ws, guest, endpoint, request);
-      else this.#closeWith(ws, request, null, new WsgateError('auth_timeout'));
-    }, this.#limits.authTimeoutMs);
-    const onMessage = (data: RawData, isBinary: boolean) => {
-      if (!first) {
-        if (queued.length < 16) return void queued.push([data, isBinary]);
-        const error = new WsgateError('policy_violation', 'Wait for authentication');
-        return this.#closeWith(ws, request, 'first-message', error);
-      }
-      first = false;
-      if (optional && !isAuthFrame(data, isBinary)) {
-        release();
-        this.#accept(ws, guest, endpoint, request);
-        return void ws.emit('message', data, isBinary);
-      }
-      stopWaiting();
-      void this.#firstMessage(ws, endpoint, request, data, isBinary).then((accepted) => {
-        release();
-        if (!accepted) return;
-        for (const [queuedData, queuedBinary] of queued)
-          ws.emit('message', queuedData, queuedBinary);
-      });
-    };
-    this.#pending.add(ws);
-    ws.on('message', onMessage);
-    ws.once('close', release);
+    awaitFirstMessage(ws, {
+      optional: endpoint.policy.requirement === 'optional',
+      timeoutMs: this.#limits.authTimeoutMs,
+      pending: this.#pending,
+      guest: () => this.#accept(ws, guest, endpoint, request),
+      refuse: (error, transport) => this.#closeWith(ws, request, transport, error),
+      authenticate: (data, isBinary) => this.#firstMessage(ws, endpoint, request, data, isBinary),
+    });
   }
 
   async #firstMessage(
@@ -658,41 +521,16 @@ export class Gate {
     this.#o.onReject?.(event);
   }
 
-  #beat(): void {
-    for (const live of this.#registry) {
-      if (live.upstream) {
-        live.upstream.beat();
-        continue;
-      }
-      if (!live.alive) {
-        live.ws.terminate();
-        continue;
-      }
-      live.alive = false;
-      live.ws.ping();
-    }
-  }
-
-  async #reauthenticate(
-    live: LiveSocket,
-    endpoint: Endpoint,
-    where: Where,
-    token: string,
-  ): Promise<void> {
-    const { ws } = live;
-    try {
-      const principal = await this.#authenticate(credentialFromToken(token), endpoint.policy);
-      // The same user: the same username, or the same external issuer and subject.
-      if (principalKey(principal) !== principalKey(live.principal)) {
-        throw new WsgateError('invalid_token', 'The new token is for another user');
-      }
-      this.#registry.renew(live, principal);
-      sendJson(ws, { type: 'reauthenticated', exp: principal.claims?.exp ?? null });
-    } catch (err) {
-      const error = asWsgateError(err, this.#o.log);
-      this.#report(error, where, undefined, 'first-message', true);
-      sendJson(ws, { type: 'error', code: error.code, message: error.message });
-    }
+  #reauthenticate(live: LiveSocket, endpoint: Endpoint, where: Where, token: string) {
+    return reauthenticate(live, token, {
+      authenticate: (credential) => this.#authenticate(credential, endpoint.policy),
+      renew: (principal) => this.#registry.renew(live, principal),
+      refused: (err) => {
+        const error = asWsgateError(err, this.#o.log);
+        this.#report(error, where, undefined, 'first-message', true);
+        return error;
+      },
+    });
   }
 
   /**
@@ -707,23 +545,7 @@ export class Gate {
     for (const live of this.#registry) live.upstream?.close(new WsgateError('draining'));
     const open = [...[...this.#registry].map((live) => live.ws), ...this.#pending];
     this.#pending.clear();
-    await Promise.all(
-      open.map(
-        (ws) =>
-          new Promise<void>((resolve) => {
-            if (ws.readyState === ws.CLOSED) return resolve();
-            const timer = setTimeout(() => {
-              ws.terminate();
-              resolve();
-            }, timeoutMs);
-            ws.once('close', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            closeWithError(ws, new WsgateError('draining'));
-          }),
-      ),
-    );
+    await closeAll(open, new WsgateError('draining'), timeoutMs);
     this.#wss.close();
     this.#proxyWss.close();
   }
@@ -752,13 +574,6 @@ export function createGate(options: GateOptions): Gate {
   return new Gate(options);
 }
 
-/** A JWT has dots; a ticket from POST /ws-ticket has none. */
-function credentialFromToken(token: string): Credential {
-  return token.includes('.')
-    ? { transport: 'first-message', value: token }
-    : { transport: 'ticket', value: token };
-}
-
 function asWsgateError(err: unknown, log: Logger | undefined): WsgateError {
   if (isWsgateError(err)) return err;
   log?.error({ err }, 'unexpected handshake error');
@@ -768,47 +583,4 @@ function asWsgateError(err: unknown, log: Logger | undefined): WsgateError {
 function pathOf(url: string | undefined): string {
   const q = (url ?? '').indexOf('?');
   return q === -1 ? (url ?? '') : (url ?? '').slice(0, q);
-}
-
-/** Refuses what is not a well-formed RFC 6455 version 13 upgrade; returns the raw response or undefined. */
-function checkUpgrade(req: IncomingMessage): string | undefined {
-  if (req.method !== 'GET')
-    return rawAnswer(new WsgateError('method_not_allowed', 'WebSocket handshakes use GET'), {
-      allow: 'GET',
-    });
-  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
-    return rawAnswer(new WsgateError('invalid_request', 'Upgrade must be websocket'));
-  if (req.headers['sec-websocket-version'] !== '13') {
-    return rawAnswer(
-      new WsgateError('upgrade_required', 'Only WebSocket version 13 is supported'),
-      { 'sec-websocket-version': '13' },
-    );
-  }
-  const key = req.headers['sec-websocket-key'];
-  if (typeof key !== 'string' || !keyPattern.test(key.trim()))
-    return rawAnswer(new WsgateError('invalid_request', 'Missing or invalid Sec-WebSocket-Key'));
-  return undefined;
-}
-
-/** A raw HTTP answer to `error`, as the catalogue renders it, with `extra` headers. */
-function rawAnswer(error: WsgateError, extra: Record<string, string> = {}): string {
-  const { status, headers, body } = httpAnswer(error);
-  return httpResponse(status, body, { ...headers, ...extra });
-}
-
-function httpResponse(status: number, body: object, headers: Record<string, string> = {}): string {
-  const json = JSON.stringify(body);
-  const extra = Object.entries(headers)
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  return (
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-    `connection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
-    `cache-control: no-store\r\ncontent-length: ${Buffer.byteLength(json)}\r\n${extra}\r\n${json}`
-  );
-}
-
-function writeHttpError(socket: Duplex, error: WsgateError): void {
-  if (socket.writable) socket.end(rawAnswer(error));
-  else socket.destroy();
 }
