@@ -35,23 +35,8 @@ const layers = {
   chat: ['rooms', 'handshake', 'sockets', 'credentials', 'tokens', 'storage', 'protocol'],
   endpoints: ['chat', 'handshake', 'sockets', 'credentials', 'tokens', 'protocol'],
   scan: ['protocol'],
-  server: [
-    'endpoints',
-    'chat',
-    'cluster',
-    'rooms',
-    'handshake',
-    'proxy',
-    'sockets',
-    'sessions',
-    'users',
-    'credentials',
-    'issuers',
-    'tokens',
-    'storage',
-    'pubsub',
-    'protocol',
-  ],
+  // The server may import every folder but the workers, the CLI and the client: set below.
+  server: [],
   // Several processes on one port: the primary and its workers, each a server.
   workers: [
     'server',
@@ -79,6 +64,10 @@ const layers = {
   // Browser-safe: no Node built-ins and no package either (see the rule below).
   client: ['protocol'],
 };
+
+layers.server = Object.keys(layers).filter(
+  (p) => !['server', 'workers', 'cli', 'client'].includes(p),
+);
 
 const fastifyOnlyInServer = {
   group: ['fastify', '@fastify/*'],

@@ -34,22 +34,14 @@ describe('error catalogue', () => {
   it('is the table in docs/protocol.md, row for row', () => {
     const section =
       /<!-- catalogue:start -->([\s\S]*?)<!-- catalogue:end -->/.exec(protocolDoc)?.[1] ?? '';
-    const rows = section
-      .split('\n')
-      .filter((line) => line.startsWith('| `'))
-      .map((line) =>
-        line
-          .split('|')
-          .slice(1, -1)
-          .map((cell) => cell.trim()),
-      );
+    const table = rows(section, /^`/);
     const expected = Object.entries(catalogue).map(([code, e]) => [
       `\`${code}\``,
       String(e.status),
       String(e.close),
       e.message,
     ]);
-    assert.deepEqual(rows, expected);
+    assert.deepEqual(table, expected);
   });
 
   it('uses only close codes the contract defines, and reasons that fit a close frame', () => {

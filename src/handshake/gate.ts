@@ -34,15 +34,7 @@ import { checkUpgrade, rawAnswer, writeHttpError } from './upgrade.js';
 import { beat } from './heartbeat.js';
 import { closeAll } from './drain.js';
 
-export {
-  defaultGateLimits,
-  type AcceptEvent,
-  type ConnectionHandler,
-  type GateLimits,
-  type GateOptions,
-  type RejectEvent,
-  type SocketControl,
-} from './options.js';
+export * from './options.js';
 
 interface Endpoint {
   readonly policy: Policy;
