@@ -1115,7 +1115,7 @@ type IssuerConfig = Pick<
   | 'adminIssuers'
 >;
 
-/** The external-issuer options (DESIGN §8). */
+/** The external-issuer options (docs/identity-providers.md). */
 function parseIssuers(o: Options, ownIssuer: string): IssuerConfig {
   const trust: TrustSpec[] = [];
   for (const value of listValues(o, 'trust', (v) => v.trim())) {

@@ -29,10 +29,10 @@ export function externalClaims(identity: ExternalIdentity): TokenClaims {
 }
 
 /**
- * A {@link VerifyJwt} that also accepts access tokens of trusted external issuers (DESIGN §8):
- * a token whose `iss` is one of them is checked against that issuer's keys only, and refused
- * when its session or subject was revoked; any other token goes to `own`. External tokens are
- * never refresh tokens.
+ * A {@link VerifyJwt} that also accepts access tokens of trusted external issuers
+ * (docs/identity-providers.md): a token whose `iss` is one of them is checked against that
+ * issuer's keys only, and refused when its session or subject was revoked; any other token goes
+ * to `own`. External tokens are never refresh tokens.
  */
 export function withTrustedIssuers(
   own: VerifyJwt,

@@ -5,7 +5,7 @@ import { externalKey } from '../credentials/principal.js';
 export interface Revocation {
   readonly sessionIds: readonly string[];
   readonly reason: RevocationReason;
-  /** Sessions or subjects of external issuers (back-channel logout, admin revoke; DESIGN §8). */
+  /** Sessions or subjects of external issuers (back-channel logout, admin revoke). */
   readonly external?: readonly ExternalRevocation[];
   /** Learned from another node (cluster mode): applied here, not published again. */
   readonly remote?: boolean;

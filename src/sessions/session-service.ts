@@ -162,8 +162,9 @@ export class SessionService {
   }
 
   /**
-   * Revokes sessions or subjects of external issuers (DESIGN §8): stored for `ttlMs`, so that
-   * every node refuses their tokens and tickets, and their sockets closed with 4410 everywhere.
+   * Revokes sessions or subjects of external issuers (docs/identity-providers.md): stored for
+   * `ttlMs`, so that every node refuses their tokens and tickets, and their sockets closed with
+   * 4410 everywhere.
    */
   async revokeExternal(
     targets: readonly Pick<ExternalRevocation, 'issuer' | 'kind' | 'value'>[],

@@ -28,8 +28,9 @@ export interface TokenClaims {
   /** Double-submit CSRF value, present on tokens delivered in cookies. */
   readonly csrf?: string;
   /**
-   * Set on the claims of a trusted external issuer's access token (DESIGN §8): `iss` and `sub`
-   * are that issuer's, `sid` its `sid` (else the token's `jti`), and this says who to show.
+   * Set on the claims of a trusted external issuer's access token (docs/identity-providers.md):
+   * `iss` and `sub` are that issuer's, `sid` its `sid` (else the token's `jti`), and this says
+   * who to show.
    */
   readonly external?: ExternalSubject;
 }

@@ -43,7 +43,7 @@ export function identityRoutes(app: FastifyInstance, runtime: Runtime): void {
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
-      // Form-encoded only (§2.5): a JSON body is not how any provider sends it.
+      // Form-encoded only (Back-Channel Logout 1.0 §2.5): no provider sends a JSON body.
       if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? ''))
         throw new Error('not form-encoded');
       const token = (request.body as Record<string, unknown> | undefined)?.logout_token;
