@@ -29,20 +29,25 @@ function samples(): Sample[] {
   for (const file of files.filter((f) => f.endsWith('.md'))) {
     const lines = readFileSync(join(repo, file), 'utf8').split('\n');
     for (let i = 0; i < lines.length; i++) {
-      const open = /^```(ts|typescript|js|javascript)\s*$/.exec(lines[i] ?? '');
+      // A fence may be indented, inside a list item; its lines carry the same indent.
+      const open = /^( *)```(ts|typescript|js|javascript)\s*$/.exec(lines[i] ?? '');
       if (!open) continue;
-      const end = lines.indexOf('```', i + 1);
+      const indent = open[1] ?? '';
+      const end = lines.indexOf(`${indent}\`\`\``, i + 1);
       assert.ok(end > i, `${file}:${i + 1}: unclosed fence`);
       // Prettier keeps a blank line between the comment and the fence.
       let b = i - 1;
       while (b > 0 && (lines[b] ?? '').trim() === '') b--;
-      const before = lines[b] ?? '';
+      const before = (lines[b] ?? '').trim();
       const context = /^<!-- sample: (.*) -->$/.exec(before)?.[1] ?? '';
       found.push({
         file,
         line: i + 1,
-        lang: open[1] as string,
-        code: lines.slice(i + 1, end).join('\n'),
+        lang: open[2] as string,
+        code: lines
+          .slice(i + 1, end)
+          .map((l) => l.slice(indent.length))
+          .join('\n'),
         context,
       });
       i = end;

@@ -37,17 +37,23 @@ function shellSamples(): ShellSample[] {
   for (const file of files.filter((f) => f.endsWith('.md'))) {
     const lines = readFileSync(join(repo, file), 'utf8').split('\n');
     for (let i = 0; i < lines.length; i++) {
-      if (!/^```(sh|bash|shell)\s*$/.test(lines[i] ?? '')) continue;
-      const end = lines.indexOf('```', i + 1);
+      // A fence may be indented, inside a list item; its lines carry the same indent.
+      const open = /^( *)```(sh|bash|shell)\s*$/.exec(lines[i] ?? '');
+      if (!open) continue;
+      const indent = open[1] ?? '';
+      const end = lines.indexOf(`${indent}\`\`\``, i + 1);
       assert.ok(end > i, `${file}:${i + 1}: unclosed fence`);
       let b = i - 1;
       while (b > 0 && (lines[b] ?? '').trim() === '') b--;
-      const comment = /^<!-- sample: (.*) -->$/.exec(lines[b] ?? '')?.[1] ?? '';
+      const comment = /^<!-- sample: (.*) -->$/.exec((lines[b] ?? '').trim())?.[1] ?? '';
       const notRun = /^not run: (.+)$/.exec(comment)?.[1];
       found.push({
         file,
         line: i + 1,
-        code: lines.slice(i + 1, end).join('\n'),
+        code: lines
+          .slice(i + 1, end)
+          .map((l) => l.slice(indent.length))
+          .join('\n'),
         setup: notRun === undefined ? comment : '',
         notRun,
       });
