@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { ensureBuilt, repo } from './support/cli.js';
+import { fencedSamples, type FencedSample } from './support/doc-samples.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 /**
@@ -15,45 +16,15 @@ import { startTestServer, type TestServer } from './support/server.js';
  * The Node samples that talk to a server also run, against a real demo server.
  */
 
-interface Sample {
-  readonly file: string;
-  readonly line: number;
-  readonly lang: string;
-  readonly code: string;
+interface Sample extends FencedSample {
   readonly context: string;
 }
 
 function samples(): Sample[] {
-  const files = ['README.md', ...readdirSync(join(repo, 'docs')).map((f) => join('docs', f))];
-  const found: Sample[] = [];
-  for (const file of files.filter((f) => f.endsWith('.md'))) {
-    const lines = readFileSync(join(repo, file), 'utf8').split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      // A fence may be indented, inside a list item; its lines carry the same indent.
-      const open = /^( *)```(ts|typescript|js|javascript)\s*$/.exec(lines[i] ?? '');
-      if (!open) continue;
-      const indent = open[1] ?? '';
-      const end = lines.indexOf(`${indent}\`\`\``, i + 1);
-      assert.ok(end > i, `${file}:${i + 1}: unclosed fence`);
-      // Prettier keeps a blank line between the comment and the fence.
-      let b = i - 1;
-      while (b > 0 && (lines[b] ?? '').trim() === '') b--;
-      const before = (lines[b] ?? '').trim();
-      const context = /^<!-- sample: (.*) -->$/.exec(before)?.[1] ?? '';
-      found.push({
-        file,
-        line: i + 1,
-        lang: open[2] as string,
-        code: lines
-          .slice(i + 1, end)
-          .map((l) => l.slice(indent.length))
-          .join('\n'),
-        context,
-      });
-      i = end;
-    }
-  }
-  return found;
+  return fencedSamples(/^(ts|typescript|js|javascript)$/).map((s) => ({
+    ...s,
+    context: s.comment,
+  }));
 }
 
 /** Inside the repository, so that `import 'wsgate'` resolves to this package by its name. */

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { bin, cleanEnv, ensureBuilt, repo, startServeProcess } from './support/cli.js';
+import { fencedSamples, type FencedSample } from './support/doc-samples.js';
 
 /**
  * Every shell sample (```sh / ```bash) in README.md and docs/ runs, in bash with `set -e` and
@@ -22,45 +23,18 @@ import { bin, cleanEnv, ensureBuilt, repo, startServeProcess } from './support/c
  * - `<!-- sample: not run: <reason> -->` exempts a block; the reasons are listed below and few.
  */
 
-interface ShellSample {
-  readonly file: string;
-  readonly line: number;
-  readonly code: string;
-  /** The shell to run first, or the reason it is not run. */
+interface ShellSample extends FencedSample {
+  /** The shell to run first. */
   readonly setup: string;
+  /** Why the block is not run, when it is not. */
   readonly notRun: string | undefined;
 }
 
 function shellSamples(): ShellSample[] {
-  const files = ['README.md', ...readdirSync(join(repo, 'docs')).map((f) => join('docs', f))];
-  const found: ShellSample[] = [];
-  for (const file of files.filter((f) => f.endsWith('.md'))) {
-    const lines = readFileSync(join(repo, file), 'utf8').split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      // A fence may be indented, inside a list item; its lines carry the same indent.
-      const open = /^( *)```(sh|bash|shell)\s*$/.exec(lines[i] ?? '');
-      if (!open) continue;
-      const indent = open[1] ?? '';
-      const end = lines.indexOf(`${indent}\`\`\``, i + 1);
-      assert.ok(end > i, `${file}:${i + 1}: unclosed fence`);
-      let b = i - 1;
-      while (b > 0 && (lines[b] ?? '').trim() === '') b--;
-      const comment = /^<!-- sample: (.*) -->$/.exec((lines[b] ?? '').trim())?.[1] ?? '';
-      const notRun = /^not run: (.+)$/.exec(comment)?.[1];
-      found.push({
-        file,
-        line: i + 1,
-        code: lines
-          .slice(i + 1, end)
-          .map((l) => l.slice(indent.length))
-          .join('\n'),
-        setup: notRun === undefined ? comment : '',
-        notRun,
-      });
-      i = end;
-    }
-  }
-  return found;
+  return fencedSamples(/^(sh|bash|shell)$/).map((s) => {
+    const notRun = /^not run: (.+)$/.exec(s.comment)?.[1];
+    return { ...s, setup: notRun === undefined ? s.comment : '', notRun };
+  });
 }
 
 /** `if cmd; …` that passes only when `cmd` exits with `code`. */
