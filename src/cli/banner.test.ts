@@ -4,11 +4,12 @@ import { loadConfig } from '../config.js';
 import { startupBanner } from './banner.js';
 
 describe('startupBanner', () => {
-  it('shows a cluster node its database, Redis and proxy routes, never a password', () => {
+  it('shows a cluster node its database, Redis, trusted issuers and proxy routes, never a password', () => {
     const config = loadConfig(
       {
         database: 'postgres://wsgate:db-secret@db.internal/wsgate',
         proxy: ['/app=ws://10.0.0.5:9000/'],
+        trust: ['https://idp.example', 'https://login.example=https://login.example/keys'],
       },
       { WSGATE_REDIS: 'redis://:redis-secret@cache.internal:6379' },
     );
@@ -30,6 +31,11 @@ describe('startupBanner', () => {
     );
     assert.match(text, /^ {2}issuer +https:\/\/chat\.example$/m);
     assert.match(text, /^ {2}proxy +\/app → ws:\/\/10\.0\.0\.5:9000\/$/m);
+    assert.match(text, /^ {2}trusts +https:\/\/idp\.example$/m);
+    assert.match(
+      text,
+      /^ {2}trusts +https:\/\/login\.example \(keys at https:\/\/login\.example\/keys\)$/m,
+    );
     assert.doesNotMatch(text, /secret/);
   });
 });

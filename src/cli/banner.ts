@@ -39,7 +39,8 @@ function deploymentFlag(config: Config): string {
 
 /**
  * The short text `wsgate serve` prints on a terminal before its log lines: where to point a
- * browser, who can log in (or how to add a first user) and where the deployment's state lives.
+ * browser, who can sign in (or how to add a first user), where the deployment's state lives, and
+ * which external issuers and upstreams it works with.
  */
 export function startupBanner(facts: BannerFacts): string {
   const { config, url } = facts;
@@ -64,6 +65,12 @@ export function startupBanner(facts: BannerFacts): string {
     rows.push(['cluster', `Redis ${redactUrl(config.redis)}, prefix ${config.redisPrefix}`]);
   }
   rows.push(['issuer', facts.issuer]);
+  for (const trusted of config.trust) {
+    rows.push([
+      'trusts',
+      trusted.jwksUri ? `${trusted.issuer} (keys at ${trusted.jwksUri})` : trusted.issuer,
+    ]);
+  }
   for (const route of config.proxies) {
     rows.push(['proxy', `${route.path} → ${route.upstream.href}`]);
   }
