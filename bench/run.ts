@@ -9,6 +9,7 @@ import { echo } from './scenarios/echo.js';
 import { memory } from './scenarios/memory.js';
 import { fanout } from './scenarios/fanout.js';
 import { kick } from './scenarios/kick.js';
+import { workers } from './scenarios/workers.js';
 
 const quick = process.argv.includes('--quick');
 /** `--only=handshakes,echo` runs those scenarios; `--cases=ws-plain,wsgate-header` those cases. */
@@ -85,6 +86,7 @@ const results: Results = {
   ...(wanted('fanout') ? { fanout: await scenario(fanout) } : {}),
   ...(wanted('memory') ? { memory: await scenario(memory) } : {}),
   ...(wanted('kick') ? { kick: await scenario(kick) } : {}),
+  ...(wanted('workers') ? { workers: await scenario(workers) } : {}),
 };
 
 // Only a full run of every scenario replaces the published results; others go beside them.

@@ -893,8 +893,7 @@ function parseWorkers(options: Options): { workers: number; workersAuto: boolean
  * The cores this process may use: the CPUs it may run on, within the cgroup's CPU quota
  * (`/sys/fs/cgroup/cpu.max`, e.g. `200000 100000` for two cores' worth), at least one.
  */
-export function usableCores(cpuMax = readCpuMax()): number {
-  const cores = availableParallelism();
+export function usableCores(cpuMax = readCpuMax(), cores = availableParallelism()): number {
   const [quota, period] = (cpuMax ?? '').trim().split(/\s+/);
   const q = Number(quota);
   const p = Number(period);

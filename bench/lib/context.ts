@@ -64,13 +64,39 @@ export async function startWsgate(
   args: readonly string[] = [],
   nodeArgs: readonly string[] = [],
 ): Promise<WsgateNode> {
+  return startWsgateScript(ctx, 'wsgate', ctx.placement, args, nodeArgs);
+}
+
+/**
+ * Starts `wsgate serve --workers n` on `serverCore` (a core or a `taskset -c` list), as the
+ * CLI runs it, with the same IPC as {@link startWsgate}.
+ */
+export function startWsgateWorkers(
+  ctx: BenchContext,
+  workers: number,
+  serverCore: number | string | undefined,
+  args: readonly string[] = [],
+): Promise<WsgateNode> {
+  const placement = { ...ctx.placement, serverCore };
+  // An explicit issuer: the bench process opens the deployment before the workers listen.
+  const flags = ['--workers', String(workers), '--issuer', 'http://127.0.0.1', ...args];
+  return startWsgateScript(ctx, 'wsgate-workers', placement, flags, []);
+}
+
+async function startWsgateScript(
+  ctx: BenchContext,
+  script: string,
+  placement: BenchContext['placement'],
+  args: readonly string[],
+  nodeArgs: readonly string[],
+): Promise<WsgateNode> {
   const dataDir = freshDataDir();
   const flags = ['--port', '0', '--data-dir', dataDir, '--allow-query-tokens'];
   let server: ServerProcess;
   try {
     server = await ServerProcess.start(
-      ctx.placement,
-      'wsgate',
+      placement,
+      script,
       [...flags, ...raisedLimits, ...args],
       nodeArgs,
     );

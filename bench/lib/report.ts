@@ -4,6 +4,7 @@ import type { EchoRow } from '../scenarios/echo.js';
 import type { FanoutRow } from '../scenarios/fanout.js';
 import type { MemoryRow } from '../scenarios/memory.js';
 import type { KickRow } from '../scenarios/kick.js';
+import type { WorkersRow } from '../scenarios/workers.js';
 import { fmt, ratio } from './stats.js';
 
 /** Everything one run measured, as written to `bench/results/latest.json`. */
@@ -19,6 +20,7 @@ export interface Results {
   readonly fanout?: readonly FanoutRow[];
   readonly memory?: readonly MemoryRow[];
   readonly kick?: readonly KickRow[];
+  readonly workers?: readonly WorkersRow[];
 }
 
 /** One goal of the issue: a measured value against its bound. */
@@ -114,6 +116,14 @@ const goalSpecs: readonly GoalSpec[] = [
     value: (r) => rowRatio(r.fanout, `wsgate-${members}`, `ws-plain-${members}`, 'perSecond'),
   })),
   {
+    scenario: 'fan-out deliveries/s vs ws pre-encoded, 5,000 members, one in flight',
+    unit: 'ratio',
+    direction: 'at least',
+    bound: 0.9,
+    note: 'the sender waits for every member to have each message',
+    value: (r) => rowRatio(r.fanout, 'wsgate-5000-1', 'ws-plain-5000-1', 'perSecond'),
+  },
+  {
     scenario: 'memory per idle authenticated connection vs plain ws',
     unit: 'ratio',
     direction: 'at most',
@@ -128,6 +138,29 @@ const goalSpecs: readonly GoalSpec[] = [
     bound: 50,
     note: 'from POST /logout to the close at the client',
     value: (r) => kickP99(r, 'local'),
+  },
+  ...(['handshakes', 'echo'] as const).map((what): GoalSpec => ({
+    scenario: `${what}/s, --workers 2 vs --workers 1`,
+    unit: 'ratio',
+    direction: 'at least',
+    bound: 1.8,
+    note: 'the goal is for two free cores; see "All cores" for the cores each side got',
+    value: (r) => {
+      const one = find(r.workers, 'workers-1');
+      const two = find(r.workers, 'workers-2');
+      if (!one || !two) return undefined;
+      return what === 'echo'
+        ? ratio(two.echo.perSecond, one.echo.perSecond)
+        : ratio(two.handshakesPerSecond, one.handshakesPerSecond);
+    },
+  })),
+  {
+    scenario: 'revocation kick p99, across workers',
+    unit: 'ms',
+    direction: 'below',
+    bound: 50,
+    note: 'logout on one worker, sockets on both, through the primary',
+    value: (r) => kickP99(r, 'workers'),
   },
   {
     scenario: 'revocation kick p99, across two nodes',
@@ -252,15 +285,28 @@ export function markdown(r: Results, name = 'latest'): string {
   if (r.fanout) {
     parts.push('## Chat fan-out, one sender\n');
     parts.push(
-      'Members join one room; the sender keeps four messages in flight. A delivery is one member receiving one message; its time runs from the send.\n',
+      'Members join one room; the sender keeps four messages in flight, or one (it waits for every member to have each message before the next). A delivery is one member receiving one message; its time runs from the send.\n',
     );
     parts.push(
       table(
-        ['members', 'server', 'deliveries/s', 'vs ws', 'p50 ms', 'p99 ms', 'server CPU µs'],
+        [
+          'members',
+          'in flight',
+          'server',
+          'deliveries/s',
+          'vs ws',
+          'p50 ms',
+          'p99 ms',
+          'server CPU µs',
+        ],
         r.fanout.map((row) => {
-          const base = find(r.fanout, `ws-plain-${row.members}`);
+          // Results from before the one-in-flight rows have no window: four.
+          const window = row.window ?? 4;
+          const suffix = window === 4 ? '' : `-${window}`;
+          const base = find(r.fanout, `ws-plain-${row.members}${suffix}`);
           return [
             fmt(row.members),
+            String(window),
             row.label,
             fmt(row.perSecond),
             base ? x(ratio(row.perSecond, base.perSecond)) : '–',
@@ -269,6 +315,39 @@ export function markdown(r: Results, name = 'latest'): string {
             fmt(row.cpuUs),
           ];
         }),
+      ),
+    );
+    parts.push('');
+  }
+  if (r.workers) {
+    const one = find(r.workers, 'workers-1');
+    parts.push('## All cores: `--workers`\n');
+    parts.push(
+      "`wsgate serve --workers n` as the CLI runs it: handshakes (Authorization header, every token new) and echo round trips (100 clients). Server CPU is the primary's and every worker's together. The cores column says where the server ran: on a machine with fewer cores than workers plus the load generator, the workers share a core with the client that measures them, and the ratio says more about the machine than about wsgate.\n",
+    );
+    parts.push(
+      table(
+        [
+          'workers',
+          'cores',
+          'handshakes/s',
+          'vs 1',
+          'server CPU µs',
+          'echo/s',
+          'vs 1',
+          'echo p99 ms',
+        ],
+        r.workers.map((row) => [
+          row.label,
+          row.cores,
+          fmt(row.handshakesPerSecond),
+          one ? x(ratio(row.handshakesPerSecond, one.handshakesPerSecond)) : '–',
+          fmt(row.handshakeCpuUs),
+          fmt(row.echo.perSecond),
+          one ? x(ratio(row.echo.perSecond, one.echo.perSecond)) : '–',
+          fmt(row.echo.p99Ms),
+        ]),
+        'llrrrrrr',
       ),
     );
     parts.push('');

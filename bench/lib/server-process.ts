@@ -6,8 +6,11 @@ import type { ProcessStats } from '../servers/ipc.js';
 
 /** Where the bench runs its processes: servers on one core, the load generator on another. */
 export interface Placement {
-  /** Core for servers, or undefined when pinning is not possible (one core, no taskset). */
-  readonly serverCore: number | undefined;
+  /**
+   * Core for servers (or a `taskset -c` list such as `0,1` for a server of several processes),
+   * or undefined when pinning is not possible (one core, no taskset).
+   */
+  readonly serverCore: number | string | undefined;
   readonly loadCore: number | undefined;
   /** Extra Node.js flags for every server, e.g. `--cpu-prof` under `--profile`. */
   readonly nodeArgs: readonly string[];

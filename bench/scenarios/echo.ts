@@ -15,9 +15,10 @@ export interface EchoRow extends WindowSummary {
   readonly label: string;
 }
 
-const clients = 100;
+export const clients = 100;
 
-async function measure(
+/** Echo round trips on `sockets` for `durationMs`. */
+export async function measureEcho(
   sockets: readonly RawWs[],
   connector: Connector,
   server: ServerProcess,
@@ -78,8 +79,8 @@ export async function echo(ctx: BenchContext): Promise<EchoRow[]> {
         const sockets = await Promise.all(
           Array.from({ length: clients }, () => connector.open(server.port, credential)),
         );
-        await measure(sockets, connector, server, ctx.seconds(0.5, 1)); // warm-up
-        const m = await measure(sockets, connector, server, ctx.seconds(2, 5));
+        await measureEcho(sockets, connector, server, ctx.seconds(0.5, 1)); // warm-up
+        const m = await measureEcho(sockets, connector, server, ctx.seconds(2, 5));
         for (const ws of sockets) ws.close();
         ctx.log(`  echo ${key}: ${Math.round(m.perSecond)}/s, p99 ${m.p99Ms.toFixed(2)} ms`);
         runs.set(key, [...(runs.get(key) ?? []), m]);

@@ -15,10 +15,15 @@ export interface FanoutRow extends WindowSummary {
   readonly key: string;
   readonly label: string;
   readonly members: number;
+  /** Messages the sender keeps in flight. */
+  readonly window: number;
 }
 
-/** Messages in flight at once: enough to keep the server busy while members read. */
-const window = 4;
+/**
+ * Messages in flight at once: four keep the server busy while members read; one is a chat whose
+ * sender waits for every member to have each message, where every delay shows.
+ */
+const windows = { 1000: [4], 5000: [4, 1] } as const;
 const textPattern = /"text":"m(\d+)"/;
 
 /** Opens `/chat` and joins `room`; resolves once the server has answered `joined`. */
@@ -44,6 +49,7 @@ async function run(
   members: number,
   room: string,
   stats: () => Promise<{ cpuUs: number }>,
+  window: number,
 ) {
   const sockets: RawWs[] = [];
   for (let i = 0; i < members; i += 100) {
@@ -116,46 +122,56 @@ async function run(
 
 export async function fanout(ctx: BenchContext): Promise<FanoutRow[]> {
   const rows: FanoutRow[] = [];
-  for (const members of [1000, 5000]) {
-    const cases = (
-      [
-        ['ws-plain', { ...wsPlain, label: 'ws, one pre-encoded buffer' }],
-        ['wsgate', { ...wsgateConnectors.header, label: 'wsgate /chat' }],
-      ] as [string, Connector][]
-    ).filter(([key]) => ctx.includes(key));
-    const runs = new Map<string, WindowSummary[]>();
-    for (let round = 0; round < ctx.count(1, 3); round++) {
-      for (const [key, connector] of inTurn(cases, round)) {
-        // Fresh servers for each run: an empty room, no history, nothing left from before.
-        const wsgate = await startWsgate(ctx);
-        const [credential] = await wsgate.mint(1);
-        if (!credential) throw new Error('no credential minted');
-        const server =
-          connector.server === 'wsgate'
-            ? wsgate.server
-            : await startBaseline(ctx, 'ws-plain', wsgate.info);
-        try {
-          const m = await run(ctx, connector, server.port, credential, members, 'bench', () =>
-            server.stats(),
-          );
-          ctx.log(
-            `  fan-out ${members} ${key}: ${Math.round(m.perSecond)}/s, p99 ${m.p99Ms.toFixed(1)} ms`,
-          );
-          runs.set(key, [...(runs.get(key) ?? []), m]);
-        } finally {
-          await server.stop();
-          await wsgate.server.stop();
+  for (const members of [1000, 5000] as const) {
+    for (const window of windows[members]) {
+      const suffix = window === 4 ? '' : `-${window}`;
+      const cases = (
+        [
+          ['ws-plain', { ...wsPlain, label: 'ws, one pre-encoded buffer' }],
+          ['wsgate', { ...wsgateConnectors.header, label: 'wsgate /chat' }],
+        ] as [string, Connector][]
+      ).filter(([key]) => ctx.includes(key));
+      const runs = new Map<string, WindowSummary[]>();
+      for (let round = 0; round < ctx.count(1, 3); round++) {
+        for (const [key, connector] of inTurn(cases, round)) {
+          // Fresh servers for each run: an empty room, no history, nothing left from before.
+          const wsgate = await startWsgate(ctx);
+          const [credential] = await wsgate.mint(1);
+          if (!credential) throw new Error('no credential minted');
+          const server =
+            connector.server === 'wsgate'
+              ? wsgate.server
+              : await startBaseline(ctx, 'ws-plain', wsgate.info);
+          try {
+            const m = await run(
+              ctx,
+              connector,
+              server.port,
+              credential,
+              members,
+              'bench',
+              () => server.stats(),
+              window,
+            );
+            ctx.log(
+              `  fan-out ${members}×${window} in flight ${key}: ${Math.round(m.perSecond)}/s, p99 ${m.p99Ms.toFixed(1)} ms`,
+            );
+            runs.set(key, [...(runs.get(key) ?? []), m]);
+          } finally {
+            await server.stop();
+            await wsgate.server.stop();
+          }
         }
       }
-    }
-    for (const [key, connector] of cases) {
-      const r = runs.get(key) ?? [];
-      rows.push({
-        key: `${key}-${members}`,
-        label: connector.label,
-        members,
-        ...medianSummary(r),
-      });
+      for (const [key, connector] of cases) {
+        rows.push({
+          key: `${key}-${members}${suffix}`,
+          label: connector.label,
+          members,
+          window,
+          ...medianSummary(runs.get(key) ?? []),
+        });
+      }
     }
   }
   return rows;

@@ -46,7 +46,8 @@ type Case = [string, Connector, readonly Minted[]];
 /** Where each pool was left off, so that one run's tokens are not the next run's. */
 const cursors = new WeakMap<readonly Minted[], number>();
 
-async function measure(
+/** Handshakes on `server` for `durationMs`, cycling through `credentials`. */
+export async function measureHandshakes(
   connector: Connector,
   server: ServerProcess,
   credentials: readonly Minted[],
@@ -88,7 +89,7 @@ async function measure(
 }
 
 /** More tokens than the verified-token cache holds, used in turn: every handshake misses it. */
-const coldPool = 10_000;
+export const coldPool = 10_000;
 
 export async function handshakes(ctx: BenchContext): Promise<HandshakeRow[]> {
   const wsgate = await startWsgate(ctx);
@@ -135,8 +136,8 @@ export async function handshakes(ctx: BenchContext): Promise<HandshakeRow[]> {
     for (let round = 0; round < rounds; round++) {
       for (const [key, connector, credentials] of inTurn(cases, round)) {
         const server = servers[connector.server];
-        await measure(connector, server, credentials, ctx.seconds(1, 2)); // warm-up
-        const m = await measure(connector, server, credentials, ctx.seconds(2, 5));
+        await measureHandshakes(connector, server, credentials, ctx.seconds(1, 2)); // warm-up
+        const m = await measureHandshakes(connector, server, credentials, ctx.seconds(2, 5));
         if (m.failed > 0) ctx.log(`  ${key}: ${m.failed} failed, first: ${String(m.error)}`);
         ctx.log(`  handshakes ${key}: ${Math.round(m.perSecond)}/s, ${Math.round(m.cpuUs)} µs CPU`);
         results.get(key)?.push(m);

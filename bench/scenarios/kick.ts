@@ -1,6 +1,11 @@
 import pg from 'pg';
 import { wsgateConnectors, type Connector, type Minted } from '../lib/connectors.js';
-import { startWsgate, type BenchContext, type WsgateNode } from '../lib/context.js';
+import {
+  startWsgate,
+  startWsgateWorkers,
+  type BenchContext,
+  type WsgateNode,
+} from '../lib/context.js';
 import { percentile } from '../lib/stats.js';
 // The same services, addresses and probes as the test suites (WSGATE_TEST_REDIS, …_POSTGRES).
 import {
@@ -33,30 +38,37 @@ async function kicks(
   socketNode: WsgateNode,
   logoutNode: WsgateNode,
   credentials: readonly Minted[],
+  socketsPerSession = 1,
 ): Promise<number[]> {
   const header = wsgateConnectors.header as Connector;
   const latencies: number[] = [];
   for (const credential of credentials) {
-    const ws = await header.open(socketNode.server.port, credential);
-    const closed = new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error('no close within 10 s of the logout')),
-        10_000,
+    const closes: Promise<number>[] = [];
+    for (let i = 0; i < socketsPerSession; i++) {
+      const ws = await header.open(socketNode.server.port, credential);
+      closes.push(
+        new Promise<number>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error('no close within 10 s of the logout')),
+            10_000,
+          );
+          ws.onClose = (code) => {
+            clearTimeout(timer);
+            resolve(code);
+          };
+        }),
       );
-      ws.onClose = (code) => {
-        clearTimeout(timer);
-        resolve(code);
-      };
-    });
+    }
     const started = performance.now();
     const response = await fetch(`http://127.0.0.1:${logoutNode.server.port}/logout`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${credential.access}` },
     });
     if (response.status !== 204) throw new Error(`logout answered ${response.status}`);
-    const code = await closed;
+    const codes = await Promise.all(closes);
     latencies.push(performance.now() - started);
-    if (code !== 4410) throw new Error(`socket closed with ${code}, not 4410`);
+    const wrong = codes.find((code) => code !== 4410);
+    if (wrong !== undefined) throw new Error(`socket closed with ${wrong}, not 4410`);
   }
   return latencies;
 }
@@ -129,6 +141,24 @@ async function acrossNodes(ctx: BenchContext, rounds: number): Promise<KickRow> 
   }
 }
 
+/**
+ * `--workers 2`: each session has two sockets, opened one after the other, so that the primary
+ * deals them to both workers; the logout reaches one worker, and the time runs until the later of
+ * the two closes, which is always the kick that crossed to the other worker.
+ */
+async function acrossWorkers(ctx: BenchContext, rounds: number): Promise<KickRow> {
+  const { serverCore } = ctx.placement;
+  const node = await startWsgateWorkers(ctx, 2, serverCore === undefined ? undefined : '0,1');
+  try {
+    const credentials = await node.mint(rounds);
+    await kicks(node, node, credentials.slice(0, 10), 2); // warm-up
+    const label = 'across the workers of one node (--workers 2, bus through the primary)';
+    return row('workers', label, await kicks(node, node, credentials.slice(10), 2));
+  } finally {
+    await node.server.stop();
+  }
+}
+
 export async function kick(ctx: BenchContext): Promise<KickRow[]> {
   const rounds = ctx.count(50, 200);
   const rows: KickRow[] = [];
@@ -143,6 +173,7 @@ export async function kick(ctx: BenchContext): Promise<KickRow[]> {
     }
   }
   if (ctx.includes('cluster')) rows.push(await acrossNodes(ctx, rounds));
+  if (ctx.includes('workers')) rows.push(await acrossWorkers(ctx, rounds));
   for (const r of rows)
     ctx.log(`  kick ${r.key}: p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms`);
   return rows;

@@ -48,12 +48,14 @@ export function serveIpc(
   const send = process.send?.bind(process);
   if (!send) throw new Error('a bench server runs as a child with an IPC channel');
   process.on('message', (message: IpcRequest) => {
+    // A server of several processes brings its own `stats`.
     const handler: IpcHandler | undefined =
-      message.cmd === 'stats'
+      handlers[message.cmd] ??
+      (message.cmd === 'stats'
         ? processStats
         : message.cmd === 'snapshot'
           ? () => writeHeapSnapshot()
-          : handlers[message.cmd];
+          : undefined);
     Promise.resolve()
       .then(() => {
         if (!handler) throw new Error(`unknown command ${message.cmd}`);
