@@ -111,8 +111,20 @@ export class WsgateError extends Error {
   }
 }
 
+/**
+ * True for a {@link WsgateError}, also one made by another copy of this package (a library that
+ * bundles its own wsgate, say): a custom `verify` that throws one keeps its status and close code.
+ */
 export function isWsgateError(err: unknown): err is WsgateError {
-  return err instanceof WsgateError;
+  if (err instanceof WsgateError) return true;
+  if (!(err instanceof Error) || err.name !== 'WsgateError') return false;
+  const { code, status, closeCode } = err as Partial<WsgateError>;
+  return (
+    typeof code === 'string' &&
+    Object.hasOwn(catalogue, code) &&
+    status === catalogue[code].status &&
+    closeCode === catalogue[code].close
+  );
 }
 
 /** The JSON body of every error wsgate answers over HTTP. */

@@ -23,9 +23,11 @@ export {
 export type { KeySet, StoredKey, SigningAlgorithm } from './tokens/keys.js';
 export { issueToken } from './tokens/issue.js';
 export type { IssueOptions, IssuedToken } from './tokens/issue.js';
-export { verifyToken, createVerifier } from './tokens/verify.js';
+export { verifyToken } from './tokens/verify.js';
 export type { VerifyOptions } from './tokens/verify.js';
-export type { TokenClaims, TokenType } from './tokens/claims.js';
+export { createVerifier } from './issuers/verifier.js';
+export type { PublicKeys, VerifierOptions } from './issuers/verifier.js';
+export type { TokenClaims, TokenType, ExternalSubject } from './tokens/claims.js';
 export { loadConfig, ConfigError } from './config.js';
 export type { Config, RawOptions } from './config.js';
 export { createRuntime } from './runtime.js';

@@ -17,7 +17,7 @@ export interface Minted {
 export interface Connector {
   readonly label: string;
   /** The server process this connector talks to. */
-  readonly server: 'wsgate' | 'wsgate-hs256' | 'ws-plain' | 'ws-jose' | 'socketio';
+  readonly server: 'wsgate' | 'wsgate-hs256' | 'wsgate-rs256' | 'ws-plain' | 'ws-jose' | 'socketio';
   open(this: void, port: number, credential: Minted, path?: string): Promise<RawWs>;
   /** The text frame that carries `text` to the server, and the frame its echo comes back as. */
   message(text: string): string;

@@ -9,7 +9,9 @@ import {
 import { startBaseline, startWsgate, type BenchContext } from '../lib/context.js';
 import type { ServerProcess } from '../lib/server-process.js';
 import { median, inTurn } from '../lib/stats.js';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 /**
  * Authenticated handshakes per second: `concurrency` clients each open a socket, wait for the
@@ -88,6 +90,55 @@ export async function measureHandshakes(
   };
 }
 
+/** An external identity provider reduced to its JWK Set, and RS256 access tokens it signed. */
+interface Rs256Issuer {
+  readonly trust: string;
+  readonly tokens: readonly Minted[];
+  readonly server: Server;
+}
+
+/**
+ * An RS256 issuer on loopback for `--trust <issuer>=<jwks-url>`: the common provider setup. Its
+ * tokens are never in a verified-token cache (external tokens are checked every time), so a
+ * small pool of distinct users does.
+ */
+async function startRs256Issuer(count: number): Promise<Rs256Issuer> {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = {
+    ...publicKey.export({ format: 'jwk' }),
+    kid: 'bench-rsa',
+    alg: 'RS256',
+    use: 'sig',
+  };
+  const server = createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const header = b64({ alg: 'RS256', typ: 'at+jwt', kid: 'bench-rsa' });
+  const now = Math.floor(Date.now() / 1000);
+  const tokens = Array.from({ length: count }, (_, i): Minted => {
+    const payload = b64({
+      iss: issuer,
+      sub: `user-${i}`,
+      aud: 'wsgate',
+      scope: 'chat:read chat:write',
+      iat: now,
+      exp: now + 3600,
+      jti: randomUUID(),
+    });
+    const signature = sign('sha256', Buffer.from(`${header}.${payload}`), privateKey);
+    return {
+      access: `${header}.${payload}.${signature.toString('base64url')}`,
+      refresh: '',
+      sessionId: '',
+      csrf: null,
+    };
+  });
+  return { trust: `${issuer}=${issuer}/jwks`, tokens, server };
+}
+
 /** More tokens than the verified-token cache holds, used in turn: every handshake misses it. */
 export const coldPool = 10_000;
 
@@ -100,6 +151,9 @@ export async function handshakes(ctx: BenchContext): Promise<HandshakeRow[]> {
   // secret is made for this run and thrown away with the process.
   const hs256 = await startWsgate(ctx, ['--hs256-secret', randomBytes(32).toString('base64url')]);
   const hs256Tokens = await hs256.tokens(coldPool);
+  // The same gate trusting an external issuer: RS256 access tokens checked with its public key.
+  const idp = await startRs256Issuer(1000);
+  const rs256 = await startWsgate(ctx, ['--trust', idp.trust]);
   const baselines = {
     'ws-plain': await startBaseline(ctx, 'ws-plain', wsgate.info),
     'ws-jose': await startBaseline(ctx, 'ws-jose', wsgate.info),
@@ -109,6 +163,7 @@ export async function handshakes(ctx: BenchContext): Promise<HandshakeRow[]> {
     ...baselines,
     wsgate: wsgate.server,
     'wsgate-hs256': hs256.server,
+    'wsgate-rs256': rs256.server,
   };
   const wsgateCases = Object.entries(wsgateConnectors).map(([name, c]): Case => [
     `wsgate-${name}`,
@@ -128,6 +183,11 @@ export async function handshakes(ctx: BenchContext): Promise<HandshakeRow[]> {
         { ...header, server: 'wsgate-hs256', label: `${header.label}, HS256` },
         hs256Tokens,
       ],
+      [
+        'wsgate-header-rs256',
+        { ...header, server: 'wsgate-rs256', label: `${header.label}, RS256 external issuer` },
+        idp.tokens,
+      ],
     ] as Case[]
   ).filter(([key]) => ctx.includes(key));
   const rounds = ctx.count(1, 3);
@@ -145,6 +205,7 @@ export async function handshakes(ctx: BenchContext): Promise<HandshakeRow[]> {
     }
   } finally {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
+    idp.server.close();
   }
   return cases.map(([key, connector]) => {
     const runs = results.get(key) ?? [];

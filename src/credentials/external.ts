@@ -1,32 +1,9 @@
 import { WsgateError } from '../errors.js';
 import type { TokenClaims } from '../tokens/claims.js';
 import type { VerifyJwt } from '../tokens/verify.js';
-import type { ExternalIdentity } from '../issuers/access-token.js';
+import { externalClaims } from '../issuers/access-token.js';
 import { peekIssuer } from '../issuers/external-jwt.js';
 import type { TrustedIssuers } from '../issuers/trusted-issuers.js';
-
-/**
- * An external identity as the claims the gate, tickets and endpoints work with: `iss` and `sub`
- * are the issuer's, `sid` the session (`sid`, else `jti`), never fresh, always an access token.
- */
-export function externalClaims(identity: ExternalIdentity): TokenClaims {
-  const aud = identity.claims.aud;
-  const iat = identity.iat ?? 0;
-  return Object.freeze({
-    iss: identity.issuer,
-    aud: typeof aud === 'string' ? aud : Array.isArray(aud) ? aud.join(' ') : '',
-    sub: identity.subject,
-    iat,
-    nbf: typeof identity.claims.nbf === 'number' ? identity.claims.nbf : iat,
-    exp: identity.exp,
-    jti: typeof identity.claims.jti === 'string' ? identity.claims.jti : identity.sessionId,
-    sid: identity.sessionId,
-    scope: identity.scope,
-    fresh: false,
-    type: 'access',
-    external: Object.freeze({ displayName: identity.displayName, providerSid: identity.sid }),
-  });
-}
 
 /**
  * A {@link VerifyJwt} that also accepts access tokens of trusted external issuers

@@ -162,6 +162,28 @@ describe('external access tokens: claims', () => {
       );
   });
 
+  it('matches a Cognito access token (no aud) by its client_id, and refuses its ID token', () => {
+    const cognito = { aud: undefined, token_use: 'access', client_id: 'app-client' };
+    map(cognito, undefined, { audiences: ['app-client'] });
+    assert.deepEqual(
+      refused(() => map(cognito)),
+      { code: 'invalid_token', reason: 'audience not accepted' },
+    );
+    // client_id stands in only where there is no aud, and only on an access token.
+    for (const claims of [
+      { ...cognito, aud: 'other' },
+      { aud: undefined, client_id: 'app-client' },
+    ])
+      assert.deepEqual(
+        refused(() => map(claims, undefined, { audiences: ['app-client'] })),
+        { code: 'invalid_token', reason: 'audience not accepted' },
+      );
+    assert.deepEqual(
+      refused(() => map({ aud: 'wsgate', token_use: 'id' })),
+      { code: 'invalid_token', reason: 'an ID token is not an access token' },
+    );
+  });
+
   it('requires a sub', () => {
     for (const sub of [undefined, '', 42, 'a'.repeat(256)])
       assert.deepEqual(

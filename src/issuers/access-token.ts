@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { WsgateError } from '../errors.js';
 import { invalidToken } from '../tokens/jws.js';
+import type { TokenClaims } from '../tokens/claims.js';
 import { audienceMatches, normalisedTyp, type VerifiedExternalJwt } from './external-jwt.js';
 import { issuerHost } from './issuer-url.js';
 
@@ -131,7 +132,12 @@ export function mapExternalAccessToken(
   const iat = optionalTime(payload, 'iat');
   if (nbf !== undefined && nbf > now + clockSkewSeconds) throw invalidToken('not yet valid');
   if (iat !== undefined && iat > now + clockSkewSeconds) throw invalidToken('issued in the future');
-  if (!audienceMatches(payload.aud, mapping.audiences)) throw invalidToken('audience not accepted');
+  // Cognito's access tokens carry no aud: the app client they were issued to is `client_id`
+  // (token_use "access"). Its ID tokens (token_use "id") are never access tokens.
+  if (payload.token_use === 'id') throw invalidToken('an ID token is not an access token');
+  const aud =
+    payload.aud === undefined && payload.token_use === 'access' ? payload.client_id : payload.aud;
+  if (!audienceMatches(aud, mapping.audiences)) throw invalidToken('audience not accepted');
   if (exp <= now) throw new WsgateError('token_expired');
   const sub = payload.sub;
   if (!isName(sub)) throw invalidToken('sub missing or malformed');
@@ -150,5 +156,28 @@ export function mapExternalAccessToken(
     iat,
     exp,
     claims: Object.freeze({ ...payload }),
+  });
+}
+
+/**
+ * An external identity as the claims the gate, tickets and endpoints work with: `iss` and `sub`
+ * are the issuer's, `sid` the session (`sid`, else `jti`), never fresh, always an access token.
+ */
+export function externalClaims(identity: ExternalIdentity): TokenClaims {
+  const aud = identity.claims.aud;
+  const iat = identity.iat ?? 0;
+  return Object.freeze({
+    iss: identity.issuer,
+    aud: typeof aud === 'string' ? aud : Array.isArray(aud) ? aud.join(' ') : '',
+    sub: identity.subject,
+    iat,
+    nbf: typeof identity.claims.nbf === 'number' ? identity.claims.nbf : iat,
+    exp: identity.exp,
+    jti: typeof identity.claims.jti === 'string' ? identity.claims.jti : identity.sessionId,
+    sid: identity.sessionId,
+    scope: identity.scope,
+    fresh: false,
+    type: 'access',
+    external: Object.freeze({ displayName: identity.displayName, providerSid: identity.sid }),
   });
 }

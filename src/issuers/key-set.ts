@@ -49,8 +49,14 @@ export interface IssuerStatus {
   readonly error: { readonly code: string; readonly message: string } | undefined;
 }
 
-/** Where an issuer's keys come from: discovery, or a JWKS URL given with `--trust`. */
-export type KeySource = { readonly jwksUri: URL } | { readonly discover: true };
+/**
+ * Where an issuer's keys come from: discovery, a JWKS URL given with `--trust`, or a JWK Set
+ * given in code (`createVerifier`).
+ */
+export type KeySource =
+  | { readonly jwksUri: URL }
+  | { readonly discover: true }
+  | { readonly jwks: Record<string, unknown> };
 
 /**
  * The verification keys of one trusted issuer. What jose's `createRemoteJWKSet` does (a cache
@@ -100,15 +106,20 @@ export class IssuerKeySet {
   private async fetchKeys(): Promise<void> {
     const limits = { timeoutMs: this.options.timeoutMs, maxBytes: this.options.maxBytes };
     try {
-      // Discovery is repeated until it succeeds once; its jwks_uri then stays for the process.
-      const jwksUri = this.jwksUri ?? (await discoverIssuer(this.issuer, limits)).jwksUri;
-      this.jwksUri = jwksUri;
-      const document = await fetchJson(jwksUri, limits);
-      const { keys } = importJwks(
-        document,
-        `${jwksUri.origin}${jwksUri.pathname}`,
-        this.options.maxKeys,
-      );
+      let keys: readonly IssuerKey[];
+      if ('jwks' in this.source) {
+        keys = importJwks(this.source.jwks, 'the given JWK Set', this.options.maxKeys).keys;
+      } else {
+        // Discovery is repeated until it succeeds once; its jwks_uri then stays for the process.
+        const jwksUri = this.jwksUri ?? (await discoverIssuer(this.issuer, limits)).jwksUri;
+        this.jwksUri = jwksUri;
+        const document = await fetchJson(jwksUri, limits);
+        ({ keys } = importJwks(
+          document,
+          `${jwksUri.origin}${jwksUri.pathname}`,
+          this.options.maxKeys,
+        ));
+      }
       this.keys = keys;
       this.fetchedAt = this.options.clock();
       this.lastError = undefined;
@@ -134,7 +145,8 @@ export class IssuerKeySet {
       const matching = this.keys.filter((k) => k.algorithms.has(alg));
       return matching.length === 1 ? matching : [];
     }
-    return this.keys.filter((k) => k.kid === kid && k.algorithms.has(alg));
+    // A key published without a kid (a PEM given to createVerifier) may verify any kid.
+    return this.keys.filter((k) => (k.kid === kid || k.kid === undefined) && k.algorithms.has(alg));
   }
 
   /**

@@ -93,6 +93,37 @@ function checkTime(exp: number, nbf: number | undefined, nowMs: number): void {
 }
 
 /**
+ * The claims of a wsgate token whose signature checked out: its issuer, audience, `nbf`, `exp`,
+ * type (`typ` and `type`) and claim shapes are checked. Every failure is a {@link WsgateError}.
+ */
+export function wsgateClaims(
+  header: { readonly typ?: unknown },
+  payload: Record<string, unknown>,
+  options: VerifyOptions,
+): TokenClaims {
+  checkRegisteredClaims(payload, options);
+  // The signature is good from here on, so telling the caller the type was wrong leaks nothing.
+  if (normaliseTyp(header.typ) !== headerTypes[options.type] || payload.type !== options.type) {
+    throw new WsgateError('wrong_token_type');
+  }
+  if (
+    typeof payload.sub !== 'string' ||
+    typeof payload.sid !== 'string' ||
+    typeof payload.jti !== 'string' ||
+    typeof payload.scope !== 'string' ||
+    (payload.csrf !== undefined && typeof payload.csrf !== 'string')
+  ) {
+    throw new WsgateError('invalid_token');
+  }
+  // Frozen: the same claims go to every socket and request that presents this token.
+  return Object.freeze({
+    ...(payload as unknown as TokenClaims),
+    nbf: typeof payload.nbf === 'number' ? payload.nbf : (payload.iat as number),
+    fresh: payload.fresh === true,
+  });
+}
+
+/**
  * Verifies a token's signature (only the key set's algorithm is accepted), its type, issuer,
  * audience, `nbf` and `exp`, and returns its claims. Every failure is a {@link WsgateError}:
  * `token_too_large`, `invalid_token`, `wrong_token_type` or `token_expired`. The signature is
@@ -119,26 +150,7 @@ function verifySync(keys: KeySet, token: string, options: VerifyOptions): TokenC
   }
   if (!jwtShape.test(token)) throw new WsgateError('invalid_token');
   const { header, payload, key } = verifyCompactJws(keys, token);
-  checkRegisteredClaims(payload, options);
-  // The signature is good from here on, so telling the caller the type was wrong leaks nothing.
-  if (normaliseTyp(header.typ) !== headerTypes[options.type] || payload.type !== options.type) {
-    throw new WsgateError('wrong_token_type');
-  }
-  if (
-    typeof payload.sub !== 'string' ||
-    typeof payload.sid !== 'string' ||
-    typeof payload.jti !== 'string' ||
-    typeof payload.scope !== 'string' ||
-    (payload.csrf !== undefined && typeof payload.csrf !== 'string')
-  ) {
-    throw new WsgateError('invalid_token');
-  }
-  // Frozen: the same claims go to every socket and request that presents this token.
-  const claims: TokenClaims = Object.freeze({
-    ...(payload as unknown as TokenClaims),
-    nbf: typeof payload.nbf === 'number' ? payload.nbf : (payload.iat as number),
-    fresh: payload.fresh === true,
-  });
+  const claims = wsgateClaims(header, payload, options);
   if (id === undefined) return claims;
   rememberVerified(keys, id, {
     claims,
