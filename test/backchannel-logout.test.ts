@@ -41,6 +41,15 @@ async function refusal(server: TestServer, path: string, token: string, how: 'be
   return outcome.close?.code;
 }
 
+/** `promise`, or a failure once `ms` have passed without it. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 describe('back-channel logout from a real provider, two nodes over Redis', () => {
   let op: TestProvider;
   let relay: LogoutRelay;
@@ -55,17 +64,11 @@ describe('back-channel logout from a real provider, two nodes over Redis', () =>
     dataDir = mkdtempSync(join(tmpdir(), 'wsgate-bcl-'));
     const prefix = `wsgate-test-${randomUUID().slice(0, 8)}:`;
     const options = { trust: [op.issuer], 'backchannel-audience': [op.clientId] };
+    // The database poll is slowed to a minute: what reaches node B comes over Redis.
+    const extra = { dataDir, gateLimits: manyHandshakes, revocationPollMs: 60_000 };
     [a, b] = await Promise.all([
-      startTestServer(options, {
-        dataDir,
-        bus: new RedisPubSub(redisUrl, { prefix }),
-        gateLimits: manyHandshakes,
-      }),
-      startTestServer(options, {
-        dataDir,
-        bus: new RedisPubSub(redisUrl, { prefix }),
-        gateLimits: manyHandshakes,
-      }),
+      startTestServer(options, { ...extra, bus: new RedisPubSub(redisUrl, { prefix }) }),
+      startTestServer(options, { ...extra, bus: new RedisPubSub(redisUrl, { prefix }) }),
     ]);
     relay.target = `${a.url}/backchannel-logout`;
   });
@@ -89,7 +92,7 @@ describe('back-channel logout from a real provider, two nodes over Redis', () =>
     assert.equal(typeof sid, 'string');
     const bob = await op.authorizationCode('bob');
     // A ticket minted before the logout must not open a socket after it.
-    const ticket = ((await (await ticketFor(b, alice.access_token)).json()) as { ticket: string })
+    const ticket = ((await (await ticketFor(a, alice.access_token)).json()) as { ticket: string })
       .ticket;
     const onA = await bearer(a, '/ws', alice.access_token);
     const onB = await v1(b, '/chat', alice.access_token);
@@ -98,8 +101,9 @@ describe('back-channel logout from a real provider, two nodes over Redis', () =>
 
     await op.endSession(alice.cookies, alice.id_token!);
     assert.deepEqual(relay.answers, [200]);
-    assert.equal((await onA.closed).code, 4410);
-    assert.equal((await onB.closed).code, 4410);
+    // DESIGN §4: within a second on every node; 2 s leaves room for a loaded test machine.
+    assert.equal((await within(onA.closed, 2000)).code, 4410);
+    assert.equal((await within(onB.closed, 2000)).code, 4410);
 
     // The same token again, on either node and any transport: refused as a revoked session.
     assert.equal(await refusal(a, '/ws', alice.access_token, 'bearer'), 401);
@@ -255,7 +259,8 @@ describe('back-channel logout: every check (DESIGN §8)', () => {
       permissions: ['chat:read'],
     });
     const socket = await bearer(server, '/ws', token);
-    assert.equal((await logout(await logoutToken({ sub }))).status, 200);
+    // The provider's clock runs 30 s ahead: the revocation still ends only what was issued by now.
+    assert.equal((await logout(await logoutToken({ sub, iat: now() + 30 }))).status, 200);
     assert.equal((await socket.closed).code, 4410);
     assert.equal(await refusal(server, '/ws', token, 'bearer'), 401);
     server.clock.advance(2000);

@@ -66,6 +66,8 @@ export async function startTestServer(
     cluster?: ClusterOptions;
     /** How long proxied upstreams have to answer (tests of a hanging upstream shorten it). */
     proxyDialTimeoutMs?: number;
+    /** How often revocations stored by other processes are read (a test of the bus raises it). */
+    revocationPollMs?: number;
   } = {},
 ): Promise<TestServer> {
   const dataDir = extra.dataDir ?? mkdtempSync(join(tmpdir(), 'wsgate-test-'));
@@ -89,6 +91,7 @@ export async function startTestServer(
     ...(extra.proxyDialTimeoutMs === undefined
       ? {}
       : { proxyDialTimeoutMs: extra.proxyDialTimeoutMs }),
+    ...(extra.revocationPollMs === undefined ? {} : { revocationPollMs: extra.revocationPollMs }),
   });
   return {
     ...server,

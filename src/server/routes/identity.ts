@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify';
 import { WsgateError } from '../../errors.js';
 import { parseBearer } from '../../credentials/authorization-header.js';
 import { adminScope } from '../../issuers/access-token.js';
-import { maxLogoutTokenAgeSeconds } from '../../issuers/logout-token.js';
 import { parseScope } from '../../tokens/claims.js';
 import type { ExternalRevocation } from '../../storage/types.js';
 import type { Runtime } from '../../runtime.js';
@@ -60,11 +59,9 @@ export function identityRoutes(app: FastifyInstance, runtime: Runtime): void {
           kind: logout.sid === undefined ? 'sub' : 'sub_without_sid',
           value: logout.sub,
         });
-      // Tokens issued up to the logout are ended; the same token always names the same time.
-      const revokedAt = Math.min(
-        now,
-        Math.max(logout.iat * 1000, now - maxLogoutTokenAgeSeconds * 1000),
-      );
+      // Tokens issued up to the logout are ended — by the token's own time, so that a replay
+      // stores the same revocation again — but never later than now (iat may be 60 s ahead).
+      const revokedAt = Math.min(now, logout.iat * 1000);
       await sessions.revokeExternal(targets, 'backchannel_logout', {
         revokedAt,
         ttlMs,
