@@ -382,3 +382,35 @@ describe('POST /admin/revoke: wsgate:admin only from an --admin-issuer', () => {
     }
   });
 });
+
+describe('back-channel logout when the database fails', () => {
+  it('answers 500, not 400, so that the provider sends the logout again', async () => {
+    const idp = await FixtureIssuer.start();
+    await idp.addKey('RS256', 'k1');
+    const server = await startTestServer({
+      trust: [idp.issuer],
+      'backchannel-audience': ['chat-app'],
+    });
+    try {
+      const now = Math.floor(server.clock() / 1000);
+      const token = await idp.sign(
+        {
+          aud: 'chat-app',
+          iat: now,
+          exp: now + 120,
+          jti: randomUUID(),
+          sid: randomUUID(),
+          events: { [backchannelLogoutEvent]: {} },
+        },
+        { header: { typ: 'logout+jwt' } },
+      );
+      await server.runtime.storage.close();
+      const res = await postForm(`${server.url}/backchannel-logout`, { logout_token: token });
+      assert.equal(res.status, 500);
+    } finally {
+      // Closing a closed database fails: the data dir is removed here instead.
+      await server.stop().catch(() => rmSync(server.dataDir, { recursive: true, force: true }));
+      await idp.close();
+    }
+  });
+});

@@ -1,14 +1,18 @@
 import type { FastifyInstance } from 'fastify';
-import { WsgateError } from '../../errors.js';
+import { WsgateError, isWsgateError } from '../../errors.js';
 import { parseBearer } from '../../credentials/authorization-header.js';
 import { adminScope } from '../../issuers/access-token.js';
 import { parseScope } from '../../tokens/claims.js';
 import type { ExternalRevocation } from '../../storage/types.js';
 import type { Runtime } from '../../runtime.js';
-import { errorBodySchema } from '../errors.js';
+import { errorBodySchema, errorHandler } from '../errors.js';
 
 /** What a refused back-channel logout hears, whatever was wrong (Back-Channel Logout 1.0 §2.8). */
 const invalidLogout = { error: 'invalid_request' } as const;
+
+function refusedLogout(why: string): WsgateError {
+  return new WsgateError('invalid_request', undefined, { cause: new Error(why) });
+}
 
 /** How long a logout token's `jti` is kept past its `exp`, so a replay is refused. */
 const jtiMarginSeconds = 60;
@@ -32,8 +36,11 @@ export function identityRoutes(app: FastifyInstance, runtime: Runtime): void {
         consumes: ['application/x-www-form-urlencoded'],
         response: { 400: { type: 'object', properties: { error: { type: 'string' } } } },
       },
-      // Whatever fails — the body, its type, its size — the provider gets the one answer.
+      // Whatever is wrong with the request — its body, type, size or token — the provider gets
+      // the one answer. A failure of ours (the database) is a 500, so that the provider retries.
       errorHandler: (err, request, reply) => {
+        if (!isWsgateError(err) && !(err.statusCode !== undefined && err.statusCode < 500))
+          return void errorHandler(err, request, reply);
         // The reason for the operator (never the token): a WsgateError's cause says what failed.
         const why = err.cause instanceof Error ? err.cause.message : err.message;
         request.log.info({ reason: why }, 'back-channel logout refused');
@@ -44,9 +51,9 @@ export function identityRoutes(app: FastifyInstance, runtime: Runtime): void {
       reply.header('cache-control', 'no-store');
       // Form-encoded only (Back-Channel Logout 1.0 §2.5): no provider sends a JSON body.
       if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? ''))
-        throw new Error('not form-encoded');
+        throw refusedLogout('not form-encoded');
       const token = (request.body as Record<string, unknown> | undefined)?.logout_token;
-      if (typeof token !== 'string' || token === '') throw new Error('no logout_token');
+      if (typeof token !== 'string' || token === '') throw refusedLogout('no logout_token');
       const logout = await runtime.issuers.verifyLogoutToken(token);
       const now = runtime.clock();
       const targets: Pick<ExternalRevocation, 'issuer' | 'kind' | 'value'>[] = [];
@@ -74,7 +81,7 @@ export function identityRoutes(app: FastifyInstance, runtime: Runtime): void {
         (logout.exp + jtiMarginSeconds) * 1000,
         now,
       );
-      if (!fresh) throw new Error('logout token replayed');
+      if (!fresh) throw refusedLogout('logout token replayed');
       return reply.code(200).send();
     },
   );
