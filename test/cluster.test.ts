@@ -13,6 +13,7 @@ import { startTestServer, passwordGrant, type TestServer } from './support/serve
 import { redacted, redisReachable, redisUrl } from './support/services.js';
 import { wsUrl } from './support/ws.js';
 import { manualTimers } from './support/timers.js';
+import { inMachineBuses } from './support/workers.js';
 
 /**
  * Lets everything published on a MemoryBus arrive, and everything those arrivals publish in
@@ -158,6 +159,10 @@ clusterSuite('an in-process bus', () => {
   const bus = new MemoryBus();
   return Promise.resolve({ a: bus.connect(), b: bus.connect() });
 });
+
+clusterSuite('the in-machine bus of --workers (relayed by a primary)', () =>
+  Promise.resolve(inMachineBuses()),
+);
 
 clusterSuite(
   'Redis',

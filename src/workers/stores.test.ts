@@ -1,72 +1,40 @@
 import assert from 'node:assert/strict';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { describe, it } from 'node:test';
-import { MemoryTicketStore } from '../credentials/tickets.js';
 import { ticketStoreContract, sampleClaims } from '../credentials/tickets.test-suite.js';
-import { MemoryLoginLimiter } from '../sessions/login-limiter.js';
 import {
   contractLimit,
   contractWindowMs,
   loginLimiterContract,
 } from '../sessions/login-limiter.test-suite.js';
-import { MemoryRecentRotations } from '../sessions/recent-rotations.js';
-import { TokenBuckets } from '../token-bucket.js';
-import { MemorySocketCounts } from '../handshake/shared-limits.js';
 import {
   contractBurst,
   contractRate,
   rateBucketsContract,
   socketCountsContract,
 } from '../handshake/shared-limits.test-suite.js';
-import { InMachinePubSub } from '../pubsub/in-machine.js';
 import { pubSubContract } from '../pubsub/pubsub.test-suite.js';
-import { Hub } from './hub.js';
-import { Peer } from './peer.js';
-import { portChannel } from './channels.js';
+import type { Peer } from './peer.js';
 import {
   WorkerLoginLimiter,
   WorkerRateBuckets,
   WorkerRecentRotations,
   WorkerSocketCounts,
   WorkerTicketStore,
-  machineRelay,
 } from './stores.js';
+import { hubWithTwoWorkers, inMachineBuses } from '../../test/support/workers.js';
 
 /**
  * The primary's stores seen from two workers, each on its own channel to one hub: the contract
  * suites of the one-node stores pass on them, every message crossing a real MessagePort as JSON.
  */
-function twoWorkers() {
-  const sockets = new MemorySocketCounts();
-  const hub = new Hub({
-    tickets: new MemoryTicketStore(),
-    loginLimiter: new MemoryLoginLimiter({ limit: contractLimit, windowMs: contractWindowMs }),
-    addressLimiter: new MemoryLoginLimiter({ limit: contractLimit, windowMs: contractWindowMs }),
-    rotations: new MemoryRecentRotations(),
-    handshakes: new TokenBuckets({ rate: contractRate, burst: contractBurst }),
-    ticketRequests: new TokenBuckets({ rate: contractRate, burst: contractBurst }),
-    sockets,
+const twoWorkers = () =>
+  hubWithTwoWorkers({
+    login: contractLimit,
+    windowMs: contractWindowMs,
+    rate: contractRate,
+    burst: contractBurst,
   });
-  const ports: MessagePort[] = [];
-  const worker = (): Peer => {
-    const { port1, port2 } = new MessageChannel();
-    ports.push(port1, port2);
-    hub.connect(portChannel(port1));
-    return new Peer(portChannel(port2));
-  };
-  const [a, b] = [worker(), worker()];
-  return {
-    hub,
-    sockets,
-    a,
-    b,
-    ports,
-    close: () => {
-      for (const port of ports) port.close();
-      return Promise.resolve();
-    },
-  };
-}
 
 function pairOf<T>(make: (peer: Peer) => T) {
   return () => {
@@ -92,10 +60,7 @@ describe('workers: the primary’s stores over IPC', () => {
     'workers',
     pairOf((peer) => new WorkerSocketCounts(peer)),
   );
-  pubSubContract(
-    'workers',
-    pairOf((peer) => new InMachinePubSub(machineRelay(peer))),
-  );
+  pubSubContract('workers', () => Promise.resolve(inMachineBuses()));
 
   it('gives back the sockets a worker counted when it goes away', async () => {
     const workers = twoWorkers();
