@@ -70,12 +70,13 @@ async function chatSocket(server: TestServer, token: string) {
 /** The cluster contract, run over each bus: two nodes, one database, no sticky sessions. */
 function clusterSuite(
   name: string,
-  connect: () => Promise<{ a: PubSub; b: PubSub }>,
+  connect: () => Promise<{ a: PubSub; b: PubSub; close?: () => Promise<void> }>,
   skip?: () => Promise<string | false>,
 ) {
   describe(`cluster mode over ${name}`, () => {
     let a: TestServer;
     let b: TestServer;
+    let closeBuses: (() => Promise<void>) | undefined;
     let dataDir: string;
     let skipped: string | false = false;
 
@@ -84,6 +85,7 @@ function clusterSuite(
       if (skipped) return;
       dataDir = mkdtempSync(join(tmpdir(), 'wsgate-cluster-'));
       const buses = await connect();
+      closeBuses = buses.close;
       // Both nodes start at once on one database: seeding and key creation must not collide.
       [a, b] = await Promise.all([
         startTestServer({}, { dataDir, bus: buses.a }),
@@ -95,6 +97,8 @@ function clusterSuite(
       if (skipped) return;
       await a.stop();
       await b.stop();
+      // What carries the buses (the in-machine hub's ports) would keep the process alive.
+      await closeBuses?.();
       rmSync(dataDir, { recursive: true, force: true });
     });
 
