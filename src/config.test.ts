@@ -461,3 +461,26 @@ describe('--workers', () => {
     assert.equal(usableCores('garbage'), cores);
   });
 });
+
+describe('--proxy and the HTTP routes', () => {
+  it('refuses a proxy path that overlaps an HTTP route, naming both', () => {
+    const upstream = 'ws://127.0.0.1:9000/ws';
+    refuses({ proxy: [`/token=${upstream}`] }, '--proxy /token overlaps the HTTP route /token');
+    // A prefix over HTTP routes, an exact path a parameter or wildcard route takes, the root.
+    refuses({ proxy: [`/session/*=${upstream}`] }, /--proxy \/session\/\* overlaps .*\/session/);
+    refuses({ proxy: [`/assets/app.js=${upstream}`] }, /overlaps the HTTP route \/assets\/:name/);
+    refuses({ proxy: [`/docs/socket=${upstream}`] }, /overlaps the HTTP route \/docs\/\*/);
+    refuses({ proxy: [`/*=${upstream}`] }, /--proxy \/\* overlaps the HTTP route \//);
+    refuses({}, /--proxy \/metrics overlaps/, { WSGATE_PROXY: `/metrics=${upstream}` });
+  });
+
+  it('takes proxy paths beside the HTTP routes, and over the built-in WebSocket endpoints', () => {
+    const config = loadConfig({
+      proxy: ['/app=ws://127.0.0.1:9000/ws', '/ws=ws://h/ws', '/api/*=ws://h/', '/tokens=ws://h/'],
+    });
+    assert.deepEqual(
+      config.proxies.map((r) => r.path),
+      ['/app', '/ws', '/api/*', '/tokens'],
+    );
+  });
+});

@@ -1,7 +1,8 @@
 import { parseProxyOptions, type ProxyConfig } from './proxy/config.js';
 import { parseTrustSpec, type TrustSpec } from './issuers/trusted-issuers.js';
 import { IssuerError } from './issuers/issuer-error.js';
-import { ProxyRouteError, type ProxyRoute } from './proxy/route.js';
+import { ProxyRouteError, overlapsHttpRoute, type ProxyRoute } from './proxy/route.js';
+import { httpRoutePaths } from './server/http-paths.js';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -997,6 +998,13 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
   } catch (err) {
     if (err instanceof ProxyRouteError) throw new ConfigError(err.message);
     throw err;
+  }
+  // Found here, before a database, a port or a timer exists: one of the two would never be reached.
+  for (const route of proxy.proxies) {
+    const clash = httpRoutePaths.find((path) => overlapsHttpRoute(route, path));
+    if (clash !== undefined) {
+      throw new ConfigError(`--proxy ${route.path} overlaps the HTTP route ${clash}`);
+    }
   }
 
   return {

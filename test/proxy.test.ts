@@ -15,11 +15,12 @@ import {
   closeCodeOf,
 } from './support/raw-socket.js';
 import { identityTokenType } from '../src/proxy/identity.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { RedisPubSub } from '../src/pubsub/redis.js';
+import { ensureBuilt, wsgate } from './support/cli.js';
 import {
   redisReachable,
   redisUrl,
@@ -621,4 +622,48 @@ describe('proxy mode on a two-node cluster over Redis', () => {
     assert.equal((await near.closed).code, 4419);
     assert.deepEqual(await far.closed, { code: 1001, reason: 'Token expired' });
   });
+});
+
+describe('proxy mode: a path that overlaps an HTTP route', () => {
+  let dir: string;
+  let busy: Server;
+  before(async () => {
+    ensureBuilt();
+    dir = mkdtempSync(join(tmpdir(), 'wsgate-proxy-overlap-'));
+    // A port someone else holds: a start that got as far as checking it would say so instead.
+    busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => busy.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const workers of ['1', '2']) {
+    it(`is refused by \`wsgate serve --workers ${workers}\` with exit 2 before anything starts`, async () => {
+      const dataDir = join(dir, `data-${workers}`);
+      const run = await wsgate([
+        'serve',
+        '--port',
+        String((busy.address() as AddressInfo).port),
+        '--data-dir',
+        dataDir,
+        '--workers',
+        workers,
+        '--proxy',
+        '/app=ws://127.0.0.1:9000/ws',
+        '--proxy',
+        '/session/*=ws://127.0.0.1:9000/ws',
+      ]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(
+        run.stderr,
+        /^wsgate serve: --proxy \/session\/\* overlaps the HTTP route \/session \(wsgate serve --help\)\n/m,
+      );
+      // Nothing was created or opened: no data dir (database, keys), no port check, no worker.
+      assert.equal(existsSync(dataDir), false);
+      assert.doesNotMatch(run.stderr, /in use|worker/);
+      assert.equal(run.stdout, '');
+    });
+  }
 });

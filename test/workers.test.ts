@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { ensureBuilt, startServeProcess, type ServeProcess } from './support/cli.js';
 import { connect, type Outcome } from './support/ws.js';
 import { passwordGrant, postForm } from './support/server.js';
+import { FixtureIssuer } from './support/issuer.js';
 
 /**
  * DESIGN §11 with real processes: `wsgate serve --workers 2` as an operator starts it. The
@@ -291,22 +292,30 @@ describe('wsgate serve --workers 2: workers that die, and stopping', () => {
   it('stops with the worker’s error when a worker cannot start', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wsgate-workers-'));
     dirs.push(dir);
-    // Only a node finds that a proxy path shadows an HTTP route: the workers refuse to start.
-    const run = await import('./support/cli.js').then(({ wsgate }) =>
-      wsgate([
-        'serve',
-        '--port',
-        '0',
-        '--data-dir',
-        dir,
-        '--workers',
-        '2',
-        '--proxy',
-        '/token=ws://127.0.0.1:9/',
-      ]),
-    );
+    // A trusted issuer whose metadata names another issuer from its second answer on: the
+    // primary's start reads the first, each worker a wrong one, and refuses to start.
+    const issuer = await FixtureIssuer.start();
+    issuer.override = () => {
+      if (issuer.discoveryFetches >= 1) issuer.metadataIssuer = 'http://127.0.0.1:1/elsewhere';
+      return false;
+    };
+    const run = await import('./support/cli.js')
+      .then(({ wsgate }) =>
+        wsgate([
+          'serve',
+          '--port',
+          '0',
+          '--data-dir',
+          dir,
+          '--workers',
+          '2',
+          '--trust',
+          issuer.issuer,
+        ]),
+      )
+      .finally(() => issuer.close());
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /--proxy \/token overlaps the HTTP route \/token/);
+    assert.match(run.stderr, /elsewhere/);
     assert.match(run.stderr, /a worker failed to start \(exit code 2\)/);
   });
 });

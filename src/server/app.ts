@@ -17,8 +17,7 @@ import { wsgateFastify } from './gate-plugin.js';
 import { trustedProxies } from '../client-address.js';
 import { authorizationOf } from '../credentials/authorization-header.js';
 import { WsgateError } from '../errors.js';
-import { ConfigError } from '../config.js';
-import { overlapsHttpRoute } from '../proxy/route.js';
+import { isKnownHttpRoute } from './http-paths.js';
 
 export const packageVersion = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -102,10 +101,11 @@ export async function buildApp(
       throw new WsgateError('invalid_request', 'More than one Authorization header');
   });
 
-  // Every HTTP path, to refuse a proxy path that would shadow one (or be shadowed by one).
-  const httpPaths: string[] = [];
+  // The configuration refuses a proxy path that overlaps an HTTP route from this list, before
+  // anything starts: a route missing from it would escape that check.
   app.addHook('onRoute', (route) => {
-    httpPaths.push(route.url);
+    if (!isKnownHttpRoute(route.url))
+      throw new Error(`HTTP route ${route.url} is missing from httpRoutePaths (http-paths.ts)`);
   });
 
   app.setErrorHandler(errorHandler);
@@ -128,12 +128,5 @@ export async function buildApp(
   await app.register(wsgateFastify, { gate });
 
   await app.ready();
-  for (const route of runtime.config.proxies) {
-    const clash = httpPaths.find((path) => overlapsHttpRoute(route, path));
-    if (clash !== undefined) {
-      await app.close();
-      throw new ConfigError(`--proxy ${route.path} overlaps the HTTP route ${clash}`);
-    }
-  }
   return { app, gate };
 }
