@@ -17,7 +17,16 @@ export interface Minted {
 export interface Connector {
   readonly label: string;
   /** The server process this connector talks to. */
-  readonly server: 'wsgate' | 'wsgate-hs256' | 'wsgate-rs256' | 'ws-plain' | 'ws-jose' | 'socketio';
+  readonly server:
+    | 'wsgate'
+    | 'wsgate-hs256'
+    | 'wsgate-rs256'
+    | 'ws-plain'
+    | 'ws-jose'
+    | 'ws-crypto'
+    | 'ws-crypto-hs256'
+    | 'ws-preframed'
+    | 'socketio';
   open(this: void, port: number, credential: Minted, path?: string): Promise<RawWs>;
   /** The text frame that carries `text` to the server, and the frame its echo comes back as. */
   message(text: string): string;
@@ -121,6 +130,15 @@ export const wsPlain: Connector = {
 export const wsJose: Connector = {
   label: 'ws + jose in upgrade',
   server: 'ws-jose',
+  open: (port, c, path = '/secured-ws') =>
+    RawWs.open({ port, path, headers: bearer(c) }).then(greeted),
+  ...plainText,
+};
+
+/** The same `Authorization: Bearer` check by hand on `node:crypto`: the floor for a signature per handshake. */
+export const wsCrypto: Connector = {
+  label: 'ws + the same check by hand (node:crypto)',
+  server: 'ws-crypto',
   open: (port, c, path = '/secured-ws') =>
     RawWs.open({ port, path, headers: bearer(c) }).then(greeted),
   ...plainText,

@@ -115,15 +115,25 @@ async function startWsgateScript(
   };
 }
 
-/** Starts a baseline server that verifies the tokens of the wsgate node `info` describes. */
+/**
+ * Starts a baseline server that verifies the tokens of the wsgate node `info` describes:
+ * `ws-crypto` checks them by hand on `node:crypto` (HS256 when `args` gives `--hs256-secret`),
+ * `ws-preframed` is the plain server framing each chat broadcast once.
+ */
 export function startBaseline(
   ctx: BenchContext,
-  name: 'ws-plain' | 'ws-jose' | 'socketio',
+  name: 'ws-plain' | 'ws-jose' | 'ws-crypto' | 'ws-preframed' | 'socketio',
   info: WsgateInfo,
   nodeArgs: readonly string[] = [],
+  args: readonly string[] = [],
 ): Promise<ServerProcess> {
   const keys = ['--jwks', JSON.stringify(info.jwks), '--issuer', info.issuer];
   if (name === 'socketio') return ServerProcess.start(ctx.placement, 'socketio', keys, nodeArgs);
-  const auth = ['--auth', name === 'ws-jose' ? 'jose' : 'none'];
-  return ServerProcess.start(ctx.placement, 'ws-baseline', [...auth, ...keys], nodeArgs);
+  const auth = {
+    'ws-plain': ['--auth', 'none'],
+    'ws-jose': ['--auth', 'jose'],
+    'ws-crypto': ['--auth', 'crypto'],
+    'ws-preframed': ['--auth', 'none', '--fanout', 'preframed'],
+  }[name];
+  return ServerProcess.start(ctx.placement, 'ws-baseline', [...auth, ...keys, ...args], nodeArgs);
 }

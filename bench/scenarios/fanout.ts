@@ -7,8 +7,9 @@ import { Samples, medianSummary, summarise, type WindowSummary, inTurn } from '.
  * Chat fan-out: `members` sockets join one room on `/chat`, and one more sends to it, keeping a
  * few messages in flight, for a fixed time. Measures deliveries per second (messages received by
  * members), the p99 time from send to delivery, and the server's CPU time per delivery. wsgate
- * stores each message and checks scopes; the baseline is a plain `ws` server that encodes each
- * message once and writes the same buffer to every member.
+ * stores each message and checks scopes; the baselines are a plain `ws` server that encodes each
+ * message once and sends the same buffer to every member (`ws.send`, which frames it per member),
+ * and one that frames it once too and writes that one frame buffer to every member's socket.
  */
 
 export interface FanoutRow extends WindowSummary {
@@ -128,6 +129,10 @@ export async function fanout(ctx: BenchContext): Promise<FanoutRow[]> {
       const cases = (
         [
           ['ws-plain', { ...wsPlain, label: 'ws, one pre-encoded buffer' }],
+          [
+            'ws-preframed',
+            { ...wsPlain, server: 'ws-preframed', label: 'ws, one pre-framed buffer' },
+          ],
           ['wsgate', { ...wsgateConnectors.header, label: 'wsgate /chat' }],
         ] as [string, Connector][]
       ).filter(([key]) => ctx.includes(key));
@@ -141,7 +146,11 @@ export async function fanout(ctx: BenchContext): Promise<FanoutRow[]> {
           const server =
             connector.server === 'wsgate'
               ? wsgate.server
-              : await startBaseline(ctx, 'ws-plain', wsgate.info);
+              : await startBaseline(
+                  ctx,
+                  connector.server === 'ws-preframed' ? 'ws-preframed' : 'ws-plain',
+                  wsgate.info,
+                );
           try {
             const m = await run(
               ctx,

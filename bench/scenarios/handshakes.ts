@@ -1,5 +1,6 @@
 import {
   socketIo,
+  wsCrypto,
   wsJose,
   wsPlain,
   wsgateConnectors,
@@ -149,7 +150,8 @@ export async function handshakes(ctx: BenchContext): Promise<HandshakeRow[]> {
   const seen = cold.slice(0, 100);
   // The same gate with HS256: what the handshake costs when checking a signature is cheap. The
   // secret is made for this run and thrown away with the process.
-  const hs256 = await startWsgate(ctx, ['--hs256-secret', randomBytes(32).toString('base64url')]);
+  const secret = randomBytes(32).toString('base64url');
+  const hs256 = await startWsgate(ctx, ['--hs256-secret', secret]);
   const hs256Tokens = await hs256.tokens(coldPool);
   // The same gate trusting an external issuer: RS256 access tokens checked with its public key.
   const idp = await startRs256Issuer(1000);
@@ -157,9 +159,17 @@ export async function handshakes(ctx: BenchContext): Promise<HandshakeRow[]> {
   const baselines = {
     'ws-plain': await startBaseline(ctx, 'ws-plain', wsgate.info),
     'ws-jose': await startBaseline(ctx, 'ws-jose', wsgate.info),
+    'ws-crypto': await startBaseline(ctx, 'ws-crypto', wsgate.info),
+    'ws-crypto-hs256': await startBaseline(
+      ctx,
+      'ws-crypto',
+      hs256.info,
+      [],
+      ['--hs256-secret', secret],
+    ),
     socketio: await startBaseline(ctx, 'socketio', wsgate.info),
   };
-  const servers: Record<Connector['server'], ServerProcess> = {
+  const servers: Partial<Record<Connector['server'], ServerProcess>> = {
     ...baselines,
     wsgate: wsgate.server,
     'wsgate-hs256': hs256.server,
@@ -175,6 +185,12 @@ export async function handshakes(ctx: BenchContext): Promise<HandshakeRow[]> {
     [
       ['ws-plain', wsPlain, cold],
       ['ws-jose', wsJose, cold],
+      ['ws-crypto', wsCrypto, cold],
+      [
+        'ws-crypto-hs256',
+        { ...wsCrypto, server: 'ws-crypto-hs256', label: `${wsCrypto.label}, HS256` },
+        hs256Tokens,
+      ],
       ['socketio', socketIo, cold],
       ...wsgateCases,
       ['wsgate-header-seen', { ...header, label: `${header.label}, token seen before` }, seen],
@@ -196,6 +212,7 @@ export async function handshakes(ctx: BenchContext): Promise<HandshakeRow[]> {
     for (let round = 0; round < rounds; round++) {
       for (const [key, connector, credentials] of inTurn(cases, round)) {
         const server = servers[connector.server];
+        if (!server) throw new Error(`no ${connector.server} server in this scenario`);
         await measureHandshakes(connector, server, credentials, ctx.seconds(1, 2)); // warm-up
         const m = await measureHandshakes(connector, server, credentials, ctx.seconds(2, 5));
         if (m.failed > 0) ctx.log(`  ${key}: ${m.failed} failed, first: ${String(m.error)}`);

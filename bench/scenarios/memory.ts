@@ -55,7 +55,10 @@ export async function memory(ctx: BenchContext): Promise<MemoryRow[]> {
     const credentials = await wsgate.mint(warmup + count);
     const kind = connector.server;
     const server =
-      kind === 'wsgate' || kind === 'wsgate-hs256' || kind === 'wsgate-rs256'
+      kind === 'wsgate' ||
+      kind === 'wsgate-hs256' ||
+      kind === 'wsgate-rs256' ||
+      kind === 'ws-crypto-hs256'
         ? wsgate.server
         : await startBaseline(ctx, kind, wsgate.info, fixedYoungGeneration);
     try {

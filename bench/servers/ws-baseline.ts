@@ -1,15 +1,20 @@
+import { createHmac, createPublicKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWK } from 'jose';
+import { WebSocket, WebSocketServer } from 'ws';
 import { serveIpc } from './ipc.js';
 
 /**
  * The baselines wsgate is measured against: a plain `ws` server (`--auth none`, the ceiling) and
  * the same server with a hand-written `jose` check of `Authorization: Bearer` in the upgrade
- * (`--auth jose`). Both speak wsgate's texts: `/secured-ws` greets and echoes like wsgate's, and
- * `/chat` answers `join` and `send` with the chat protocol's frames, encoding each broadcast once.
+ * (`--auth jose`), or the same check by hand on `node:crypto` (`--auth crypto`: Ed25519 with the
+ * JWKS, or HS256 with `--hs256-secret`), the floor for a server that checks a signature per
+ * handshake. All speak wsgate's texts: `/secured-ws` greets and echoes like wsgate's, and `/chat`
+ * answers `join` and `send` with the chat protocol's frames, encoding each broadcast once; with
+ * `--fanout preframed` it also frames it once (`WebSocket.Sender.frame`) and writes that one
+ * buffer to every member's socket.
  */
 
 const { values } = parseArgs({
@@ -17,6 +22,8 @@ const { values } = parseArgs({
     auth: { type: 'string', default: 'none' },
     jwks: { type: 'string' },
     issuer: { type: 'string' },
+    'hs256-secret': { type: 'string' },
+    fanout: { type: 'string', default: 'send' },
   },
 });
 const verifyKey =
@@ -30,7 +37,56 @@ const wss = new WebSocketServer({
 const rooms = new Map<string, Set<WebSocket>>();
 let nextId = 0;
 
+/** The `--auth crypto` key: the first JWK of the set (Ed25519), or the HS256 secret. */
+const cryptoKey: { alg: 'EdDSA'; key: KeyObject } | { alg: 'HS256'; secret: Buffer } | null =
+  values.auth !== 'crypto'
+    ? null
+    : values['hs256-secret'] !== undefined
+      ? { alg: 'HS256', secret: Buffer.from(values['hs256-secret'], 'utf8') }
+      : {
+          alg: 'EdDSA',
+          key: createPublicKey({
+            key: (JSON.parse(values.jwks ?? '') as JSONWebKeySet).keys[0] as JWK,
+            format: 'jwk',
+          }),
+        };
+
+/** A JWT checked by hand: header, signature, then `iss`, `aud`, `exp` and `sub`. */
+function verifyByHand(token: string): string | null {
+  if (!cryptoKey) return null;
+  const first = token.indexOf('.');
+  const second = token.indexOf('.', first + 1);
+  if (first === -1 || second === -1) return null;
+  try {
+    const header = JSON.parse(Buffer.from(token.slice(0, first), 'base64url').toString()) as {
+      alg?: string;
+    };
+    if (header.alg !== cryptoKey.alg) return null;
+    const signed = Buffer.from(token.slice(0, second));
+    const signature = Buffer.from(token.slice(second + 1), 'base64url');
+    if (cryptoKey.alg === 'EdDSA') {
+      if (!verify(null, signed, cryptoKey.key, signature)) return null;
+    } else {
+      const expected = createHmac('sha256', cryptoKey.secret).update(signed).digest();
+      if (expected.length !== signature.length || !timingSafeEqual(expected, signature))
+        return null;
+    }
+    const claims = JSON.parse(
+      Buffer.from(token.slice(first + 1, second), 'base64url').toString(),
+    ) as { iss?: unknown; aud?: unknown; exp?: unknown; sub?: unknown };
+    if (claims.iss !== values.issuer || claims.aud !== 'wsgate') return null;
+    if (typeof claims.exp !== 'number' || claims.exp * 1000 <= Date.now()) return null;
+    return typeof claims.sub === 'string' ? claims.sub : null;
+  } catch {
+    return null;
+  }
+}
+
 async function authenticate(req: IncomingMessage): Promise<string | null> {
+  if (cryptoKey) {
+    const header = req.headers.authorization ?? '';
+    return header.startsWith('Bearer ') ? verifyByHand(header.slice(7)) : null;
+  }
   if (!verifyKey) return 'bench';
   const header = req.headers.authorization ?? '';
   if (!header.startsWith('Bearer ')) return null;
@@ -79,12 +135,43 @@ function chat(ws: WebSocket, user: string): void {
         ts: Date.now(),
       };
       const encoded = Buffer.from(JSON.stringify(message));
-      for (const member of rooms.get(frame.room) ?? []) member.send(encoded, { binary: false });
+      if (values.fanout === 'preframed') {
+        // One frame for everyone: header and payload in one buffer, one write per member.
+        const framed = Buffer.concat(
+          Sender.frame(encoded, {
+            fin: true,
+            opcode: 1,
+            mask: false,
+            readOnly: true,
+            rsv1: false,
+          }),
+        );
+        for (const member of rooms.get(frame.room) ?? []) {
+          if (member.readyState === WebSocket.OPEN) rawSocket(member).write(framed);
+        }
+      } else {
+        for (const member of rooms.get(frame.room) ?? []) member.send(encoded, { binary: false });
+      }
     }
   });
   ws.on('close', () => {
     for (const name of joined) rooms.get(name)?.delete(ws);
   });
+}
+
+/** `ws`'s own framing, which its type declarations leave out. */
+const { Sender } = WebSocket as unknown as {
+  Sender: {
+    frame(
+      data: Buffer,
+      options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean },
+    ): Buffer[];
+  };
+};
+
+/** The TCP socket under a `ws` socket (no permessage-deflate: nothing is ever queued in `ws`). */
+function rawSocket(ws: WebSocket): Duplex {
+  return (ws as unknown as { _socket: Duplex })._socket;
 }
 
 const handlers: Record<string, (ws: WebSocket, user: string) => void> = {
