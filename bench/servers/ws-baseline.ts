@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWK } from 'jose';
+import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { serveIpc } from './ipc.js';
 
@@ -159,8 +160,8 @@ function chat(ws: WebSocket, user: string): void {
   });
 }
 
-/** `ws`'s own framing, which its type declarations leave out. */
-const { Sender } = WebSocket as unknown as {
+/** `ws`'s own framing (its `Sender`), which its type declarations leave out. */
+const { Sender } = wsModule as unknown as {
   Sender: {
     frame(
       data: Buffer,
