@@ -1,5 +1,13 @@
 import type { WebSocket, RawData } from 'ws';
-import { closeSocket, closeWithError, messageText } from '../sockets/io.js';
+import type { Duplex } from 'node:stream';
+import {
+  closeSocket,
+  closeWithError,
+  framePayload,
+  frameWriter,
+  messageText,
+  textFrame,
+} from '../sockets/io.js';
 import { WsgateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { Logger } from 'pino';
@@ -47,6 +55,8 @@ export interface ChatOptions {
 
 interface Member extends RoomMember {
   readonly ws: WebSocket;
+  /** Where broadcast frames are written, framed once for the whole room (see `frameWriter`). */
+  readonly socket: Duplex | undefined;
   /** Scopes are read from here on each frame: an in-band re-authentication may change them. */
   readonly control: SocketControl;
   errors: number;
@@ -82,8 +92,18 @@ export class ChatService {
     };
     const perMinute = this.#o.roomCreationsPerMinute;
     this.#creations = new TokenBuckets({ rate: perMinute / 60, burst: perMinute });
+    const maxBuffered = this.#o.maxBufferedBytes;
     this.rooms = new Rooms<Member>({
-      write: (member, data) => this.#write(member, data),
+      // Per member of every broadcast: the slow-consumer check and one write of the shared frame.
+      write: (member, frame) => {
+        const { ws } = member;
+        if (ws.readyState !== ws.OPEN) return;
+        if (ws.bufferedAmount > maxBuffered)
+          return closeSocket(ws, CloseCode.tryAgainLater, 'Slow consumer');
+        if (member.socket) member.socket.write(frame);
+        else ws.send(framePayload(frame), { binary: false });
+      },
+      frame: textFrame,
       replay: async (room, afterId) =>
         (await this.#o.storage.listMessages(room, { afterId, limit: this.#o.replayLimit })).map(
           messageFrame,
@@ -130,6 +150,7 @@ export class ChatService {
       return closeWithError(ws, new WsgateError('credential_missing'));
     const member: Member = {
       ws,
+      socket: frameWriter(ws),
       user: principal.username,
       control,
       rooms: new Set(),

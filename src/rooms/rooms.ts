@@ -8,8 +8,14 @@ export interface RoomMember {
 }
 
 export interface RoomsOptions<M extends RoomMember> {
-  /** Writes one encoded frame to one member (the transport: it may drop a slow consumer). */
+  /**
+   * Writes one frame to one member (the transport: it may drop a slow consumer): the encoded
+   * frame, or what {@link frame} made of it. Called for every member of a broadcast: keep it to
+   * the write.
+   */
   readonly write: (member: M, data: Buffer) => void;
+  /** Prepares an encoded frame once for every member's write (the WebSocket framing). */
+  readonly frame?: (encoded: Buffer) => Buffer;
   /** Messages stored in `room` after `afterId`, oldest first: what a resync reads. */
   readonly replay: (room: string, afterId: number) => Promise<MessageFrame[]>;
   /**
@@ -275,13 +281,15 @@ export class Rooms<M extends RoomMember> {
     }
   }
 
-  /** Encodes a frame once and writes the same bytes to every member of the room. */
+  /** Encodes and frames a frame once, and writes the same bytes to every member of the room. */
   #broadcast(name: string, frame: MessageFrame | PresenceFrame): void {
     const room = this.#rooms.get(name);
     if (!room) return;
     if (frame.type === 'message') this.#remember(name, frame.id);
-    const data = Buffer.from(JSON.stringify(frame));
-    for (const member of room.members) this.#o.write(member, data);
+    const encoded = Buffer.from(JSON.stringify(frame));
+    const data = this.#o.frame === undefined ? encoded : this.#o.frame(encoded);
+    const { write } = this.#o;
+    for (const member of room.members) write(member, data);
     this.#o.onSent?.(room.members.size);
   }
 
