@@ -4,16 +4,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import WebSocket from 'ws';
 import { MemoryBus } from '../src/pubsub/memory.js';
 import { RedisPubSub } from '../src/pubsub/redis.js';
 import type { PubSub } from '../src/pubsub/types.js';
-import type { ServerFrame } from '../src/chat/protocol.js';
 import { startTestServer, passwordGrant, type TestServer } from './support/server.js';
 import { redacted, redisReachable, redisUrl } from './support/services.js';
 import { wsUrl } from './support/ws.js';
 import { manualTimers } from './support/timers.js';
 import { inMachineBuses } from './support/workers.js';
+import { chatSocket as chatSocketOn } from './support/chat-socket.js';
 
 /**
  * Lets everything published on a MemoryBus arrive, and everything those arrivals publish in
@@ -21,51 +20,9 @@ import { inMachineBuses } from './support/workers.js';
  */
 const busSettled = () => new Promise((resolve) => setImmediate(resolve));
 
-/** A chat socket that records frames and can wait for one matching a predicate. */
-async function chatSocket(server: TestServer, token: string) {
-  const ws = new WebSocket(wsUrl(server, '/chat'), {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  const frames: ServerFrame[] = [];
-  const waiters = new Set<() => void>();
-  ws.on('message', (data: Buffer) => {
-    frames.push(JSON.parse(data.toString('utf8')) as ServerFrame);
-    for (const wake of [...waiters]) wake();
-  });
-  const closed = new Promise<{ code: number; at: number }>((resolve) =>
-    ws.once('close', (code) => resolve({ code, at: performance.now() })),
-  );
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  function next(match: (f: ServerFrame) => boolean, timeoutMs = 3000): Promise<ServerFrame> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const i = frames.findIndex(match);
-        if (i < 0) return false;
-        waiters.delete(check);
-        clearTimeout(timer);
-        resolve(frames.splice(i, 1)[0] as ServerFrame);
-        return true;
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`no matching frame; got ${JSON.stringify(frames)}`));
-      }, timeoutMs);
-      if (!check()) waiters.add(check);
-    });
-  }
-  await next((f) => f.type === 'welcome');
-  const send = (frame: object) => ws.send(JSON.stringify(frame));
-  /** After a ping round trip: the frames received and not yet taken by `next`. */
-  async function unclaimed(): Promise<ServerFrame[]> {
-    send({ type: 'ping' });
-    await next((f) => f.type === 'pong');
-    return [...frames];
-  }
-  return { ws, next, closed, send, unclaimed };
-}
+/** A chat socket on `server`. */
+const chatSocket = (server: TestServer, token: string) =>
+  chatSocketOn(wsUrl(server, '/chat'), token);
 
 /** The cluster contract, run over each bus: two nodes, one database, no sticky sessions. */
 function clusterSuite(

@@ -1,11 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { ensureBuilt, startServeProcess, type ServeProcess } from './support/cli.js';
+import { ensureBuilt, type ServeProcess } from './support/cli.js';
+import {
+  forget,
+  lines,
+  startWorkers as start,
+  stopAllWorkers,
+  stopWorkers as stop,
+  tempDir,
+  waitFor,
+  workersOf,
+  wsOf as ws,
+} from './support/worker-processes.js';
 import { connect, type Outcome } from './support/ws.js';
 import { passwordGrant, postForm } from './support/server.js';
 import { FixtureIssuer } from './support/issuer.js';
@@ -15,65 +23,6 @@ import { FixtureIssuer } from './support/issuer.js';
  * primary hands each new connection to the workers in turn, so consecutive sockets land on
  * different workers; what a worker did is read from its log lines, which carry its id.
  */
-
-const dirs: string[] = [];
-const servers = new Set<ServeProcess>();
-
-async function start(extra: readonly string[] = []): Promise<ServeProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'wsgate-workers-'));
-  dirs.push(dir);
-  const args = ['--demo', '--port', '0', '--data-dir', dir, '--log-format', 'json'];
-  const server = await startServeProcess([...args, '--workers', '2', ...extra], 'workers');
-  servers.add(server);
-  return server;
-}
-
-async function stop(server: ServeProcess): Promise<{ code: number | null }> {
-  if (server.child.exitCode === null && server.child.signalCode === null) {
-    server.child.kill('SIGTERM');
-  }
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 30_000);
-  const exit = await server.exit;
-  clearTimeout(timer);
-  servers.delete(server);
-  return exit;
-}
-
-interface LogLine {
-  readonly msg?: string;
-  readonly worker?: number;
-  readonly pid?: number;
-  readonly audit?: { event: string; detail?: Record<string, unknown> };
-}
-
-function lines(server: ServeProcess): LogLine[] {
-  return server.logs.flatMap((line) => {
-    try {
-      return [JSON.parse(line) as LogLine];
-    } catch {
-      return [];
-    }
-  });
-}
-
-/** Polls `condition` every 20 ms; fails with `what` after `timeoutMs`. */
-async function waitFor<T>(
-  condition: () => T | undefined | false | Promise<T | undefined>,
-  what: string,
-  timeoutMs = 10_000,
-) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await condition();
-    if (value) return value;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await sleep(20);
-  }
-}
-
-function ws(server: ServeProcess, path: string): string {
-  return server.url.replace(/^http/, 'ws') + path;
-}
 
 /** Opens `count` sockets one after the other (so the primary deals them to both workers). */
 async function openSockets(
@@ -109,19 +58,8 @@ function closed(socket: WebSocket): Promise<number> {
   return new Promise((resolve) => socket.once('close', (code) => resolve(code)));
 }
 
-function workersOf(server: ServeProcess, event: string): Set<number> {
-  return new Set(
-    lines(server)
-      .filter((l) => l.audit?.event === event && l.worker !== undefined)
-      .map((l) => l.worker as number),
-  );
-}
-
 before(() => ensureBuilt());
-after(async () => {
-  for (const server of servers) await stop(server);
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+after(() => stopAllWorkers());
 
 describe('wsgate serve --workers 2', () => {
   let server: ServeProcess;
@@ -260,7 +198,7 @@ describe('wsgate serve --workers 2: workers that die, and stopping', () => {
     server.child.kill('SIGTERM');
     assert.deepEqual(await codes, [1001, 1001, 1001, 1001]);
     assert.deepEqual(await server.exit, { code: 0, signal: null });
-    servers.delete(server);
+    forget(server);
   });
 
   it('stops with a clear error when workers keep dying', async () => {
@@ -286,12 +224,11 @@ describe('wsgate serve --workers 2: workers that die, and stopping', () => {
       /workers keep dying \(6 in 60 s, the last with SIGKILL\); stopping/,
     );
     assert.ok(killed.size >= 6, `${killed.size} killed`);
-    servers.delete(server);
+    forget(server);
   });
 
   it('stops with the worker’s error when a worker cannot start', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'wsgate-workers-'));
-    dirs.push(dir);
+    const dir = tempDir();
     // A trusted issuer whose metadata names another issuer from its second answer on: the
     // primary's start reads the first, each worker a wrong one, and refuses to start.
     const issuer = await FixtureIssuer.start();

@@ -25,6 +25,8 @@ export interface ConnectOptions {
   messages?: number;
   /** Give up waiting after this long; the outcome then has whatever arrived. */
   timeoutMs?: number;
+  /** The client's own address (any of 127.0.0.0/8 reaches a loopback server as another client). */
+  localAddress?: string;
 }
 
 /**
@@ -33,7 +35,10 @@ export interface ConnectOptions {
  */
 export function connect(url: string, options: ConnectOptions = {}): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, options.protocols ?? [], { headers: options.headers ?? {} });
+    const ws = new WebSocket(url, options.protocols ?? [], {
+      headers: options.headers ?? {},
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+    });
     const messages: string[] = [];
     let settled = false;
     const timer = setTimeout(() => finish(null), options.timeoutMs ?? 3000);
