@@ -2,7 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
+import { createServer as createHttpServer } from 'node:http';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { startTestServer, passwordGrant, testIssuer, type TestServer } from './support/server.js';
 import { startUpstream, type Upstream, type UpstreamConnection } from './support/upstream.js';
@@ -558,6 +559,50 @@ describe('proxy mode: an upstream that is down, refuses or hangs', () => {
     } finally {
       await server.stop();
       hanging.server.close();
+    }
+  });
+});
+
+describe('proxy mode: a drain while the upstream answers', () => {
+  it('answers the client 503 and closes the upstream with 1001, rather than dropping both', async () => {
+    // An upstream that holds each upgrade until the test lets it through.
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const requests: string[] = [];
+    const closes: Promise<{ code: number; reason: string }>[] = [];
+    const wss = new WebSocketServer({ noServer: true });
+    const http = createHttpServer();
+    http.on('upgrade', (req, socket, head) => {
+      requests.push(req.url ?? '');
+      void released.then(() =>
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          closes.push(
+            new Promise((resolve) =>
+              ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+            ),
+          );
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const port = (http.address() as AddressInfo).port;
+    const server = await startTestServer({ proxy: [`/app=ws://127.0.0.1:${port}/ws`] });
+    try {
+      const { access_token } = await passwordGrant(server);
+      const outcome = connect(wsUrl(server, '/app'), {
+        headers: { authorization: `Bearer ${access_token}` },
+      });
+      await until(() => requests.length === 1);
+      await server.gate.drain();
+      release();
+      const answer = await outcome;
+      assert.equal(answer.kind === 'http' && answer.status, 503);
+      await until(() => closes.length === 1);
+      assert.deepEqual(await closes[0], { code: 1001, reason: 'Server is shutting down' });
+      assert.equal(server.gate.size, 0);
+    } finally {
+      await server.stop();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
     }
   });
 });

@@ -271,7 +271,13 @@ export class Gate {
       options,
       this.#o.clock(),
     );
-    if (!socket.writable || this.#draining) {
+    if (this.#draining) {
+      // The drain began while the upstream answered: both sides hear what a drain says (1001,
+      // or 503 / 1001 to the client), not a connection that drops.
+      upstream.close(CloseCode.goingAway, catalogue.draining.message);
+      throw new WsgateError('draining');
+    }
+    if (!socket.writable) {
       upstream.terminate();
       socket.destroy();
       return;
