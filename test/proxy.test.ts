@@ -33,7 +33,8 @@ import {
 function client(url: string, protocols: string[] = [], headers: Record<string, string> = {}) {
   const ws = new WebSocket(url, protocols, { headers, perMessageDeflate: false });
   const handshake: { protocol?: string | undefined } = {};
-  // Like a browser, accept a server that chooses none of the offered subprotocols.
+  // Accept a server that chooses none of the offered subprotocols, to see what wsgate answered
+  // (a browser, like `ws`, fails that handshake: see the browser-strict test).
   ws.once('upgrade', (res) => {
     handshake.protocol = res.headers['sec-websocket-protocol'];
     res.headers['sec-websocket-protocol'] ??= protocols[0];
@@ -312,6 +313,45 @@ describe('proxy mode', () => {
     const none = await pair('/app', ['wsgate.v1', `wsgate.bearer.${token}`], {});
     assert.equal(none.near.handshake.protocol, undefined);
     none.near.ws.close();
+    await until(() => upstream.open === 0);
+  });
+
+  it('opens for a client as strict as a browser: no subprotocol, or the backend’s own beside wsgate’s', async () => {
+    // A browser (and `ws`, used here as it comes) fails a handshake that offered subprotocols
+    // when the server picks none of them, as the backend does for a client that offered none.
+    const echo = { send: ['hi'], messages: 1 };
+    const ticket = (await (
+      await fetch(`${server.url}/ws-ticket`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json()) as { ticket: string };
+    const byTicket = await connect(wsUrl(server, `/app?token=${ticket.ticket}`), echo);
+    assert.deepEqual(byTicket.kind === 'open' && [byTicket.protocol, byTicket.messages], [
+      '',
+      ['hi'],
+    ]);
+    const beside = await connect(wsUrl(server, '/app'), {
+      ...echo,
+      protocols: ['chat.v2', 'wsgate.v1', `wsgate.bearer.${token}`],
+    });
+    assert.deepEqual(beside.kind === 'open' && [beside.protocol, beside.messages], [
+      'chat.v2',
+      ['hi'],
+    ]);
+    const refused = await connect(wsUrl(server, '/app'), {
+      protocols: ['chat.v2', 'wsgate.v1', 'wsgate.bearer.not-a-token'],
+    });
+    assert.deepEqual(refused.kind === 'open' && [refused.protocol, refused.close?.code], [
+      'wsgate.v1',
+      4401,
+    ]);
+    // wsgate's subprotocols alone reach the backend as none, and wsgate answers none: the
+    // handshake fails, for a browser too (docs/proxy.md says to use a ticket or the cookie then).
+    const strict = new WebSocket(wsUrl(server, '/app'), ['wsgate.v1', `wsgate.bearer.${token}`]);
+    const failed = await new Promise<Error>((resolve) => strict.once('error', resolve));
+    assert.match(failed.message, /Server sent no subprotocol/);
+    for (const outcome of [byTicket, beside]) if (outcome.kind === 'open') outcome.socket.close();
     await until(() => upstream.open === 0);
   });
 
