@@ -10,9 +10,10 @@ import { memory } from './scenarios/memory.js';
 import { fanout } from './scenarios/fanout.js';
 import { kick } from './scenarios/kick.js';
 import { workers } from './scenarios/workers.js';
+import { proxy } from './scenarios/proxy.js';
 
 const quick = process.argv.includes('--quick');
-/** `--only=handshakes,echo` runs those scenarios; `--cases=ws-plain,wsgate-header` those cases. */
+/** `--only=handshakes,echo,proxy` runs those scenarios; `--cases=ws-plain,wsgate-header` those cases. */
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice(7)
@@ -87,6 +88,7 @@ const results: Results = {
   ...(wanted('memory') ? { memory: await scenario(memory) } : {}),
   ...(wanted('kick') ? { kick: await scenario(kick) } : {}),
   ...(wanted('workers') ? { workers: await scenario(workers) } : {}),
+  ...(wanted('proxy') ? { proxy: await scenario(proxy) } : {}),
 };
 
 // Only a full run of every scenario replaces the published results; others go beside them.

@@ -5,6 +5,7 @@ import type { FanoutRow } from '../scenarios/fanout.js';
 import type { MemoryRow } from '../scenarios/memory.js';
 import type { KickRow } from '../scenarios/kick.js';
 import type { WorkersRow } from '../scenarios/workers.js';
+import type { ProxyResults } from '../scenarios/proxy.js';
 import { fmt, ratio } from './stats.js';
 
 /** Everything one run measured, as written to `bench/results/latest.json`. */
@@ -21,6 +22,7 @@ export interface Results {
   readonly memory?: readonly MemoryRow[];
   readonly kick?: readonly KickRow[];
   readonly workers?: readonly WorkersRow[];
+  readonly proxy?: ProxyResults;
 }
 
 /** One goal of the issue: a measured value against its bound. */
@@ -170,6 +172,26 @@ const goalSpecs: readonly GoalSpec[] = [
         : ratio(two.handshakesPerSecond, one.handshakesPerSecond);
     },
   })),
+  {
+    scenario: 'proxied echo round trips/s vs direct to the same upstream',
+    unit: 'ratio',
+    direction: 'at least',
+    bound: 0.5,
+    note: '100 clients; wsgate and the upstream share one core',
+    value: (r) => rowRatio(r.proxy?.echo, 'proxied', 'direct', 'perSecond'),
+  },
+  {
+    scenario: 'memory per idle proxied socket (wsgate) vs a direct one (upstream)',
+    unit: 'ratio',
+    direction: 'at most',
+    bound: 2,
+    note: "wsgate's RSS holds both legs of each proxied socket",
+    value: (r) => {
+      const proxied = find(r.proxy?.memory, 'proxied');
+      const direct = find(r.proxy?.memory, 'direct');
+      return proxied && direct ? ratio(proxied.gatewayRss, direct.upstreamRss) : undefined;
+    },
+  },
   {
     scenario: 'revocation kick p99, across workers',
     unit: 'ms',
@@ -383,6 +405,67 @@ export function markdown(r: Results, name = 'latest'): string {
           kib(row.rssPerConnection),
           plain ? x(ratio(row.rssPerConnection, plain.rssPerConnection)) : '–',
           kib(row.heapPerConnection),
+        ]),
+      ),
+    );
+    parts.push('');
+  }
+  if (r.proxy) {
+    const direct = find(r.proxy.echo, 'direct');
+    parts.push('## Proxy mode: `wsgate --proxy` against a direct connection\n');
+    parts.push(
+      "The same plain `ws` echo server is the upstream of both rows; proxied, clients send `Authorization: Bearer` to wsgate's `/app`, which pipes each socket to it. wsgate and the upstream share the server core. Server CPU is per round trip: both processes, then each.\n",
+    );
+    parts.push(
+      table(
+        [
+          'path',
+          'round trips/s',
+          'vs direct',
+          'p50 ms',
+          'p99 ms',
+          'server CPU µs',
+          'upstream µs',
+          'wsgate µs',
+        ],
+        r.proxy.echo.map((row) => [
+          row.label,
+          fmt(row.perSecond),
+          direct ? x(ratio(row.perSecond, direct.perSecond)) : '–',
+          fmt(row.p50Ms),
+          fmt(row.p99Ms),
+          fmt(row.cpuUs),
+          fmt(row.upstreamCpuUs),
+          row.key === 'direct' ? '–' : fmt(row.gatewayCpuUs),
+        ]),
+      ),
+    );
+    parts.push('');
+    const directMemory = find(r.proxy.memory, 'direct');
+    parts.push(
+      'Idle sockets, RSS after a full collection, per socket, each case in fresh processes: in the upstream, and in wsgate (both legs of a proxied socket, each with its own session and token).\n',
+    );
+    parts.push(
+      table(
+        [
+          'path',
+          'connections',
+          'upstream RSS KiB each',
+          'wsgate RSS KiB each',
+          'wsgate vs direct',
+          'upstream heap KiB',
+          'wsgate heap KiB',
+        ],
+        r.proxy.memory.map((row) => [
+          row.label,
+          fmt(row.connections),
+          kib(row.upstreamRss),
+          row.key === 'direct' ? '–' : kib(row.gatewayRss),
+          row.key === 'direct' || !directMemory
+            ? '–'
+            : x(ratio(row.gatewayRss, directMemory.upstreamRss)),
+          kib(row.upstreamHeap),
+          row.key === 'direct' ? '–' : kib(row.gatewayHeap),
         ]),
       ),
     );

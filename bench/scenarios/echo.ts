@@ -1,7 +1,7 @@
 import { lineup, type Connector } from '../lib/connectors.js';
 import { startBaseline, startWsgate, type BenchContext } from '../lib/context.js';
 import type { RawWs } from '../lib/raw-ws.js';
-import type { ServerProcess } from '../lib/server-process.js';
+import { ServerProcess } from '../lib/server-process.js';
 import { Samples, medianSummary, summarise, type WindowSummary, inTurn } from '../lib/stats.js';
 
 /**
@@ -17,15 +17,19 @@ export interface EchoRow extends WindowSummary {
 
 export const clients = 100;
 
-/** Echo round trips on `sockets` for `durationMs`. */
+/**
+ * Echo round trips on `sockets` for `durationMs`. The server CPU is that of `server`, or of every
+ * process of a list (a gateway and its upstream), with each one's share in `cpuUsEach`.
+ */
 export async function measureEcho(
   sockets: readonly RawWs[],
   connector: Connector,
-  server: ServerProcess,
+  server: ServerProcess | readonly ServerProcess[],
   durationMs: number,
-) {
+): Promise<WindowSummary & { readonly cpuUsEach: readonly number[] }> {
+  const servers = server instanceof ServerProcess ? [server] : server;
   const samples = new Samples();
-  const before = await server.stats();
+  const before = await Promise.all(servers.map((s) => s.stats()));
   const started = performance.now();
   const deadline = started + durationMs;
   const text = 'the quick brown fox jumps over the lazy dog';
@@ -53,9 +57,18 @@ export async function measureEcho(
     ),
   );
   const elapsed = performance.now() - started;
-  const after = await server.stats();
+  const after = await Promise.all(servers.map((s) => s.stats()));
   if (wrong > 0) throw new Error(`${connector.label}: ${wrong} echoes did not match`);
-  return summarise(samples.values(), elapsed, after.cpuUs - before.cpuUs);
+  const used = after.map((a, i) => a.cpuUs - (before[i]?.cpuUs ?? 0));
+  const roundTrips = Math.max(1, samples.length);
+  return {
+    ...summarise(
+      samples.values(),
+      elapsed,
+      used.reduce((a, b) => a + b, 0),
+    ),
+    cpuUsEach: used.map((us) => us / roundTrips),
+  };
 }
 
 export async function echo(ctx: BenchContext): Promise<EchoRow[]> {

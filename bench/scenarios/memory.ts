@@ -15,7 +15,7 @@ import { sleep } from '../lib/stats.js';
  * size: a per-process constant that drops out of the difference (it changes how often V8
  * collects, not what a socket holds).
  */
-const fixedYoungGeneration = ['--min-semi-space-size=1', '--max-semi-space-size=1'];
+export const fixedYoungGeneration = ['--min-semi-space-size=1', '--max-semi-space-size=1'];
 
 export interface MemoryRow {
   readonly key: string;
@@ -26,7 +26,7 @@ export interface MemoryRow {
 }
 
 /** Opens one socket per credential, 50 at a time. */
-async function openAll(
+export async function openAll(
   open: Connector['open'],
   port: number,
   credentials: readonly Minted[],
