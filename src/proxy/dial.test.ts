@@ -2,6 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { startUpstream, testCa, type Upstream } from '../../test/support/upstream.js';
 import { DialError, dialUpstream } from './dial.js';
 import type { UpstreamRequest } from './upstream-request.js';
@@ -26,6 +28,10 @@ async function silentServer(): Promise<{ url: string; sockets: Set<Socket>; serv
   return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, sockets, server };
 }
 
+// A full collection on demand, without starting the test runner with --expose-gc.
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
+
 function failsWith(reason: DialError['reason']) {
   return (err: unknown) => err instanceof DialError && err.reason === reason;
 }
@@ -36,6 +42,26 @@ describe('upstream dial', () => {
     upstream = await startUpstream();
   });
   after(() => upstream.close());
+
+  it('keeps nothing of the upstream request (headers, identity token) while the socket is open', async () => {
+    const refs: WeakRef<object>[] = [];
+    const dial = () => {
+      const r = request(`${upstream.url}/ws`, ['chat.v2']);
+      refs.push(new WeakRef(r), new WeakRef(r.headers));
+      return dialUpstream(r, { timeoutMs: 2000 });
+    };
+    const { socket: ws } = await dial();
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      collect();
+    }
+    assert.equal(ws.readyState, ws.OPEN);
+    assert.deepEqual(
+      refs.map((ref) => ref.deref() === undefined),
+      [true, true],
+    );
+    ws.terminate();
+  });
 
   it('opens the upstream with the headers and subprotocol given, paused until resumed', async () => {
     const { socket: ws, protocol } = await dialUpstream(

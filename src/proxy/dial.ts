@@ -1,3 +1,4 @@
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { rootCertificates } from 'node:tls';
 import WebSocket from 'ws';
 import type { UpstreamRequest } from './upstream-request.js';
@@ -30,6 +31,8 @@ export interface DialOptions {
 export const defaultDialTimeoutMs = 5000;
 
 const tlsErrors = /CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME|ERR_TLS|SSL/;
+
+const ignoreError = (): void => undefined;
 
 /** An open upstream socket and the subprotocol the upstream chose (`''` for none). */
 export interface DialedUpstream {
@@ -80,17 +83,18 @@ export function dialUpstream(
       options.timeoutMs,
     );
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    // Errors after the dial are the pipe's; one listener stays so that none is ever unhandled.
-    ws.on('error', (err: NodeJS.ErrnoException) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
       const reason: DialFailure = tlsErrors.test(err.code ?? '') ? 'tls' : 'unreachable';
       fail(
         new DialError(reason, `Upstream unreachable: ${err.code ?? err.message}`, { cause: err }),
       );
-    });
-    ws.on('unexpected-response', (_req, res) => {
+    };
+    const onRefused = (_req: ClientRequest, res: IncomingMessage): void => {
       res.resume();
       fail(new DialError('refused', `Upstream answered ${res.statusCode ?? 0} to the upgrade`));
-    });
+    };
+    ws.on('error', onError);
+    ws.on('unexpected-response', onRefused);
     // A server may choose none of the offered subprotocols: browsers accept that, `ws` does not.
     // Its choice is read here, and an absent one stands in as the first offer for `ws`'s check.
     let protocol = '';
@@ -105,6 +109,12 @@ export function dialUpstream(
       settled = true;
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
+      // The dial's listeners go: they would keep the upstream request (its headers, the identity
+      // token) for the socket's whole life. Errors from now on are the pipe's; one listener that
+      // holds nothing stays, so that none is ever unhandled.
+      ws.off('error', onError);
+      ws.off('unexpected-response', onRefused);
+      ws.on('error', ignoreError);
       ws.pause();
       resolve({ socket: ws, protocol });
     });
