@@ -52,6 +52,17 @@ async function serve(name: string, args: readonly string[]): Promise<ServeProces
   return server;
 }
 
+/** Stops every server this file started (by its own process handle) and removes their dirs. */
+async function stopAll(): Promise<void> {
+  for (const server of servers) {
+    server.child.kill('SIGKILL');
+    await server.exit;
+  }
+  servers.clear();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+after(stopAll);
+
 /** A proxied socket's client end: its close, once it comes. */
 async function open(server: ServeProcess, token: string) {
   const ws = new WebSocket(wsUrl(server, '/app'), {
@@ -107,14 +118,10 @@ describe('proxy mode with real processes', () => {
     await admin.query(`CREATE SCHEMA ${schema}`);
   });
   after(async () => {
-    for (const server of servers) {
-      server.child.kill('SIGKILL');
-      await server.exit;
-    }
+    await stopAll();
     await upstream?.close();
     await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await admin?.end();
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
   it('closes a proxied socket on node B within a second of a logout on node A, and counts it in /metrics', async (t) => {
@@ -175,5 +182,25 @@ describe('proxy mode with real processes', () => {
       async () => (await metric(server, 'wsgate_proxied_sockets_open')) === 0,
       'the gauge',
     );
+  });
+});
+
+describe('proxy mode: wsgate serve stopped with SIGTERM', () => {
+  it('closes an open proxied socket with 1001 on both sides, and exits 0', async () => {
+    ensureBuilt();
+    const upstream = await startUpstream({ autoPong: true });
+    try {
+      const server = await serve('drain', ['--proxy', `/app=${upstream.url}/ws`]);
+      const { access_token } = await passwordGrant(server);
+      const n = upstream.connections.length + 1;
+      const { closed } = await open(server, access_token);
+      const far = await upstream.connection(n);
+      server.child.kill('SIGTERM');
+      assert.equal(await closed, 1001);
+      assert.deepEqual(await far.closed, { code: 1001, reason: 'Server is shutting down' });
+      assert.equal((await server.exit).code, 0);
+    } finally {
+      await upstream.close();
+    }
   });
 });
