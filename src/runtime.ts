@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError, isLoopback, redactUrl, type Config } from './config.js';
-import { systemClock, type Clock } from './clock.js';
+import { backgroundTimers, systemClock, type Clock, type Timers } from './clock.js';
 import { createLogger } from './log.js';
 import { openStorage } from './storage/open.js';
 import { UserExistsError, type Deployment, type Storage } from './storage/types.js';
@@ -404,6 +404,12 @@ export interface NodeOptions {
   readonly proxyDialTimeoutMs?: number;
   /** The metrics to report to (a worker's, which the primary adds up); by default new ones. */
   readonly metrics?: Metrics;
+  /**
+   * The timers of the node's background work: the gate's heartbeat and first-message wait,
+   * presence batches, the revocation poll, and the cluster heartbeat unless `cluster` names its
+   * own. Default: Node's, unref'd; tests step their own.
+   */
+  readonly timers?: Timers;
 }
 
 /** A serving node: its gate with every endpoint on it, the chat, the cluster link and metrics. */
@@ -468,6 +474,7 @@ export function buildGate(runtime: Runtime, options: NodeOptions = {}, metrics?:
     isRevoked: runtime.isRevoked,
     tickets: runtime.tickets,
     clock: runtime.clock,
+    ...(options.timers === undefined ? {} : { timers: options.timers }),
     origins: config.origins,
     allowQueryTokens: config.allowQueryTokens,
     log: runtime.log,
@@ -500,6 +507,7 @@ export function buildGate(runtime: Runtime, options: NodeOptions = {}, metrics?:
  * the database; and, with a bus, the cluster link between this node's rooms and the others'.
  */
 export async function startNode(runtime: Runtime, options: NodeOptions = {}): Promise<Node> {
+  const timers = options.timers ?? backgroundTimers;
   const metrics = options.metrics ?? new Metrics();
   const gate = buildGate(runtime, options, metrics);
   metrics.countConnections(() => gate.size);
@@ -526,41 +534,67 @@ export async function startNode(runtime: Runtime, options: NodeOptions = {}): Pr
         .catch((err: unknown) => runtime.log.error({ err }, 'audit failed'));
     }
   });
-  const poll = setInterval(() => {
+  const pollMs = options.revocationPollMs ?? 500;
+  let poll: unknown;
+  const pollRevocations = () => {
+    poll = timers.setTimeout(pollRevocations, pollMs);
     runtime.sessions
       .pollRevocations()
       .catch((err: unknown) => runtime.log.warn({ err }, 'revocation poll failed'));
-  }, options.revocationPollMs ?? 500);
-  poll.unref();
+  };
+  poll = timers.setTimeout(pollRevocations, pollMs);
   const cluster =
-    runtime.bus === undefined ? undefined : new Cluster(runtime.bus, runtime.log, options.cluster);
+    runtime.bus === undefined
+      ? undefined
+      : new Cluster(runtime.bus, runtime.log, { timers, ...options.cluster });
   const chat = new ChatService({
     storage: runtime.storage,
     clock: runtime.clock,
     log: runtime.log,
+    timers,
     ...(cluster === undefined ? {} : { relay: cluster.relay }),
     onSent: (count) => metrics.messagesOut.inc(count),
     maxRooms: runtime.config.maxRooms,
     roomCreationsPerMinute: runtime.config.roomCreationsPerMinute,
     welcomeRooms: runtime.config.welcomeRooms,
   });
-  await chat.warm();
-  await cluster?.attach({ revocations: runtime.sessions.revocations, rooms: chat.rooms });
-  registerChatEndpoint(gate, chat);
-  // Proxy paths last: they take over the built-in WebSocket endpoints they cover.
-  for (const route of runtime.config.proxies) {
-    gate.proxy(route.path, route.upstream, { scopes: route.scopes, audience: route.audience });
+  const close = async () => {
+    timers.clearTimeout(poll);
+    stopKicks();
+    chat.close();
+  };
+  try {
+    await chat.warm();
+    await cluster
+      ?.attach({ revocations: runtime.sessions.revocations, rooms: chat.rooms })
+      .catch((err: unknown) => {
+        const bus =
+          runtime.config.redis === undefined ? 'the cluster bus' : redisShown(runtime.config);
+        throw new Error(
+          `${bus}: cannot subscribe to the cluster channels: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+      });
+    registerChatEndpoint(gate, chat);
+    // Proxy paths last: they take over the built-in WebSocket endpoints they cover.
+    for (const route of runtime.config.proxies) {
+      gate.proxy(route.path, route.upstream, { scopes: route.scopes, audience: route.audience });
+    }
+  } catch (err) {
+    // A node that cannot start leaves nothing running: no timer, no subscription, no kick.
+    await cluster?.detach().catch(() => undefined);
+    await close();
+    await gate.drain(0);
+    throw err;
   }
   return {
     gate,
     metrics,
     chat,
     detach: async () => cluster?.detach(),
-    close: async () => {
-      clearInterval(poll);
-      stopKicks();
-      chat.close();
-    },
+    close,
   };
 }
 

@@ -18,19 +18,25 @@ import {
   op,
   framesAfterHead,
   closeCodeOf,
-  delay,
   eventually,
 } from './support/raw-socket.js';
+import { manualTimers } from './support/timers.js';
 
 // ---------------------------------------------------------------------------------------------
 
 describe('heartbeat', () => {
-  const heartbeatMs = 100;
+  // The default interval: the test steps the gate's timers, so nothing waits for it.
+  const heartbeatMs = 30_000;
+  const timers = manualTimers();
   let server: TestServer;
   let accessToken: string;
 
   before(async () => {
-    server = await startTestServer({}, { gateLimits: { heartbeatMs } });
+    server = await startTestServer(
+      {},
+      // The revocation poll shares the timers; slowed, it stays out of the way of the beats.
+      { timers, gateLimits: { heartbeatMs }, revocationPollMs: 10 * heartbeatMs },
+    );
     accessToken = (await passwordGrant(server)).access_token;
   });
 
@@ -38,23 +44,41 @@ describe('heartbeat', () => {
     await server.stop();
   });
 
-  it('pings every heartbeatMs and drops a peer that never answers within ~1 s, while a client that answers pings stays open and still gets its echo', async () => {
+  it('pings at every heartbeat and drops a peer that did not answer by the next one, while a client that answers pings stays open through many beats and still gets its echo', async () => {
     // A ws client answers pings on its own; it runs alongside the silent raw peer.
     const polite = await connect(wsUrl(server, '/secured-ws'), {
       headers: { authorization: `Bearer ${accessToken}` },
       messages: 1,
     });
-    const politeOpenedAt = Date.now();
     assert.equal(polite.kind, 'open');
     if (polite.kind !== 'open') return;
+    const { socket } = polite;
     let pingsSeen = 0;
-    polite.socket.on('ping', () => pingsSeen++);
+    socket.on('ping', () => pingsSeen++);
     let politeClosed = false;
-    polite.socket.on('close', () => (politeClosed = true));
+    socket.on('close', () => (politeClosed = true));
+    const echo = async (text: string) => {
+      const reply = new Promise<string>((resolve) =>
+        socket.once('message', (data: Buffer) => resolve(data.toString('utf8'))),
+      );
+      socket.send(text);
+      return reply;
+    };
+    let beats = 0;
+    /**
+     * One heartbeat, over once the polite client has answered it: ws sends its pong before the
+     * echo asked for after the ping, and the server reads one socket's frames in order.
+     */
+    const beat = async () => {
+      beats += 1;
+      const pinged = new Promise((resolve) => socket.once('ping', resolve));
+      timers.advance(heartbeatMs);
+      await pinged;
+      assert.equal(await echo(`beat ${beats}`), `You wrote: beat ${beats}`);
+    };
 
     const raw = await openRaw(server.port);
     try {
-      const upgradedAt = Date.now();
       raw.write(
         handshakeBytes('/secured-ws', `127.0.0.1:${server.port}`, [
           ['authorization', `Bearer ${accessToken}`],
@@ -67,33 +91,38 @@ describe('heartbeat', () => {
         'the raw peer is upgraded and welcomed',
       );
       assert.equal(parseHead(raw.received())?.status, 101);
+      assert.equal(server.gate.size, 2);
 
-      // It never answers: the server must ping it, then drop it.
+      // The first beat pings both; the raw peer never answers.
+      await beat();
       assert.ok(
-        await raw.waitFor(() => framesAfterHead(raw).some((f) => f.opcode === op.ping), 1000),
+        await raw.waitFor(() => framesAfterHead(raw).some((f) => f.opcode === op.ping)),
         'the server sent a ping frame (opcode 0x9)',
       );
-      assert.equal(await raw.waitForClose(1000), true, 'the silent peer was dropped within ~1 s');
-      const droppedAfter = Date.now() - upgradedAt;
-      assert.ok(droppedAfter < 1500, `dropped after ${droppedAfter} ms`);
       const ping = framesAfterHead(raw).findIndex((f) => f.opcode === op.ping);
-      assert.ok(ping > 0, 'the ping came after the welcome, before the drop');
+      assert.ok(ping > 0, 'the ping came after the welcome');
+      assert.equal(server.gate.size, 2, 'a peer has until the next beat to answer');
+
+      // The next beat finds it silent and drops it (no close handshake: it is not listening).
+      await beat();
+      assert.equal(await raw.waitForClose(), true, 'the silent peer was dropped at the next beat');
+      assert.equal(
+        framesAfterHead(raw).filter((f) => f.opcode === op.ping).length,
+        1,
+        'one ping, then the drop',
+      );
     } finally {
       raw.destroy();
     }
 
-    // The polite client has now lived through at least five heartbeat intervals.
-    await delay(Math.max(0, politeOpenedAt + 7 * heartbeatMs - Date.now()));
+    // The polite client lives through more beats, one ping each.
+    for (let i = 0; i < 4; i++) await beat();
+    assert.equal(pingsSeen, 6, 'the ping-answering client was pinged at every beat');
     assert.equal(politeClosed, false, 'the ping-answering client was not dropped');
-    assert.equal(polite.socket.readyState, WebSocket.OPEN);
-    assert.ok(pingsSeen >= 5, `the ping-answering client saw ${pingsSeen} pings`);
-    const echo = new Promise<string>((resolve) =>
-      polite.socket.once('message', (data: Buffer) => resolve(data.toString('utf8'))),
-    );
-    polite.socket.send('still here');
-    assert.equal(await echo, 'You wrote: still here');
+    assert.equal(socket.readyState, WebSocket.OPEN);
+    assert.equal(await echo('still here'), 'You wrote: still here');
     assert.equal(server.gate.size, 1, 'only the polite client is still tracked');
-    polite.socket.close();
+    socket.close();
   });
 });
 
@@ -447,34 +476,40 @@ describe('many concurrent handshakes', () => {
 
 describe('drain', () => {
   it('closes a wsgate.v1 client that is still waiting for its first message with 1001', async () => {
-    // The auth time-out is long enough that only the drain can explain a close before it.
-    const authTimeoutMs = 1500;
-    const node = await startTestServer({}, { gateLimits: { authTimeoutMs } });
+    // The auth wait runs on timers only the test moves, and it never moves them: only the drain
+    // can close the socket.
+    const timers = manualTimers();
+    const node = await startTestServer({}, { timers });
     try {
       const ws = new WebSocket(wsUrl(node, '/secured-ws'), ['wsgate.v1']);
-      const closed = new Promise<{ code: number; after: number }>((resolve) => {
-        let openedAt = Date.now();
-        ws.once('open', () => (openedAt = Date.now()));
-        ws.once('close', (code) => resolve({ code, after: Date.now() - openedAt }));
-      });
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
       await new Promise<void>((resolve, reject) => {
         ws.once('open', () => resolve());
         ws.once('error', reject);
       });
       assert.equal(ws.protocol, 'wsgate.v1');
+      assert.ok(timers.pending > 0, 'the first-message wait is armed on the stepped timers');
       const drained = node.gate.drain(1000);
-      const outcome = await Promise.race([
-        closed,
-        delay(authTimeoutMs + 1000).then(() => ({ code: 0, after: Infinity })),
-      ]);
-      ws.terminate();
-      assert.equal(
-        outcome.code,
-        1001,
-        `expected 1001 on drain, got ${outcome.code} after ${outcome.after} ms`,
-      );
-      assert.ok(outcome.after < authTimeoutMs, 'closed by the drain, not by the auth time-out');
+      assert.equal(await closed, 1001, 'closed by the drain');
       await drained;
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('still refuses a wsgate.v1 client that never authenticates once its wait is over (4408 auth_timeout)', async () => {
+    const timers = manualTimers();
+    const authTimeoutMs = 5000;
+    const node = await startTestServer({}, { timers, gateLimits: { authTimeoutMs } });
+    try {
+      const ws = new WebSocket(wsUrl(node, '/secured-ws'), ['wsgate.v1']);
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      timers.advance(authTimeoutMs);
+      assert.equal(await closed, 4408);
     } finally {
       await node.stop();
     }

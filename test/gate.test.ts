@@ -8,7 +8,9 @@ import {
   type TestServer,
   type TokenResponse,
 } from './support/server.js';
+import WebSocket from 'ws';
 import { connect, wsUrl, type Outcome } from './support/ws.js';
+import { manualTimers } from './support/timers.js';
 
 type Kind = 'fresh' | 'stale' | 'refresh';
 type TransportCase = 'bearer' | 'subprotocol' | 'query' | 'ticket' | 'cookie' | 'first-message';
@@ -96,11 +98,14 @@ function assertAccepted(outcome: Outcome, endpoint: Endpoint, username: string, 
 
 describe('WebSocket gate', () => {
   let server: TestServer;
+  // The first-message wait runs out when the test steps these.
+  const timers = manualTimers();
+  const authTimeoutMs = 5000;
 
   before(async () => {
     server = await startTestServer(
       {},
-      { gateLimits: { handshakeBurst: 100_000, authTimeoutMs: 300 } },
+      { timers, gateLimits: { handshakeBurst: 100_000, authTimeoutMs } },
     );
   });
 
@@ -257,9 +262,20 @@ describe('WebSocket gate', () => {
     });
 
     it('closes a wsgate.v1 client with 4408 when no auth message comes in time', async () => {
-      const outcome = await connect(wsUrl(server, '/ws'), { protocols: ['wsgate.v1'] });
-      assert.equal(outcome.kind, 'open');
-      if (outcome.kind === 'open') assert.equal(outcome.close?.code, 4408);
+      const ws = new WebSocket(wsUrl(server, '/ws'), ['wsgate.v1']);
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      // The wait is armed before the upgrade's answer is written: the client is waited for.
+      timers.advance(authTimeoutMs - 1);
+      const stillOpen = new Promise<string>((resolve) => ws.once('pong', () => resolve('open')));
+      ws.ping();
+      const early = closed.then((code) => `closed with ${code}`);
+      assert.equal(await Promise.race([stillOpen, early]), 'open', 'open until the wait is over');
+      timers.advance(1);
+      assert.equal(await closed, 4408);
     });
 
     it('closes a wsgate.v1 client with 4401 when the first message is not auth', async () => {

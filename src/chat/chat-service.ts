@@ -11,7 +11,7 @@ import {
 import { WsgateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { Logger } from 'pino';
-import type { Clock } from '../clock.js';
+import type { Clock, Timers } from '../clock.js';
 import type { Storage } from '../storage/types.js';
 import type { Principal } from '../credentials/principal.js';
 import type { SocketControl } from '../handshake/gate.js';
@@ -36,6 +36,8 @@ export interface ChatOptions {
   readonly replayLimit?: number;
   /** Presence changes are batched per room over this window. */
   readonly presenceIntervalMs?: number;
+  /** The timers of the presence batches (default Node's, unref'd); tests step their own. */
+  readonly timers?: Timers;
   readonly maxRoomsPerConnection?: number;
   /** Bad frames tolerated per connection before it is closed with 4400. */
   readonly maxErrors?: number;
@@ -71,8 +73,8 @@ export const defaultRoom = 'general';
  * created on join, messages persisted, history and `since` replay, acks, per-message scope checks.
  */
 export class ChatService {
-  readonly #o: Required<Omit<ChatOptions, 'log' | 'onSent' | 'relay'>> &
-    Pick<ChatOptions, 'log' | 'onSent' | 'relay'>;
+  readonly #o: Required<Omit<ChatOptions, 'log' | 'onSent' | 'relay' | 'timers'>> &
+    Pick<ChatOptions, 'log' | 'onSent' | 'relay' | 'timers'>;
   /** The rooms of this node; the cluster feeds them what other nodes publish. */
   readonly rooms: Rooms<Member>;
   readonly #creations: TokenBuckets;
@@ -109,6 +111,7 @@ export class ChatService {
           messageFrame,
         ),
       presenceIntervalMs: this.#o.presenceIntervalMs,
+      ...(this.#o.timers === undefined ? {} : { timers: this.#o.timers }),
       ...(this.#o.relay === undefined ? {} : { relay: this.#o.relay }),
       ...(this.#o.onSent === undefined ? {} : { onSent: this.#o.onSent }),
     });

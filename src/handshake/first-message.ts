@@ -1,4 +1,5 @@
 import type { RawData, WebSocket } from 'ws';
+import type { Timers } from '../clock.js';
 import type { Credential, TransportName } from '../credentials/credential.js';
 import { WsgateError } from '../errors.js';
 import { messageText } from '../sockets/io.js';
@@ -51,6 +52,8 @@ export interface FirstMessageWait {
   /** An optional endpoint: silence or a first message other than `auth` makes a guest. */
   readonly optional: boolean;
   readonly timeoutMs: number;
+  /** Whose clock `timeoutMs` runs on. */
+  readonly timers: Timers;
   /** Sockets still owing their first message (a drain closes them too). */
   readonly pending: Set<WebSocket>;
   /** Accepts the socket as a guest. */
@@ -72,7 +75,7 @@ export function awaitFirstMessage(ws: WebSocket, wait: FirstMessageWait): void {
   let first = true;
   /** Ends the wait for the first message (timer, drain bookkeeping). */
   const stopWaiting = () => {
-    clearTimeout(timer);
+    wait.timers.clearTimeout(timer);
     wait.pending.delete(ws);
   };
   /** Hands the socket over: the endpoint's own listeners take it from here. */
@@ -81,7 +84,7 @@ export function awaitFirstMessage(ws: WebSocket, wait: FirstMessageWait): void {
     ws.off('message', onMessage);
     ws.off('close', release);
   };
-  const timer = setTimeout(() => {
+  const timer = wait.timers.setTimeout(() => {
     release();
     if (wait.optional) wait.guest();
     else wait.refuse(new WsgateError('auth_timeout'), null);

@@ -4,7 +4,7 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import { WsgateError, catalogue, closeFrame, isWsgateError, truncateReason } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import type { Clock } from '../clock.js';
+import { backgroundTimers, type Clock, type Timers } from '../clock.js';
 import type { Credential, TransportName } from '../credentials/credential.js';
 import { handshakeTransports } from '../credentials/transports.js';
 import { parseHandshake, v1Protocol, type HandshakeRequest } from '../credentials/request.js';
@@ -75,7 +75,8 @@ export class Gate {
   readonly #registry: SocketRegistry;
   /** Upgraded sockets still owing their first `auth` message. */
   readonly #pending = new Set<WebSocket>();
-  readonly #heartbeat: NodeJS.Timeout;
+  readonly #timers: Timers;
+  #heartbeat: unknown;
   #draining = false;
 
   constructor(options: GateOptions) {
@@ -109,8 +110,12 @@ export class Gate {
       warnBeforeMs: this.#limits.expiryWarningMs,
       ...(options.onKick === undefined ? {} : { onClose: options.onKick }),
     });
-    this.#heartbeat = setInterval(() => beat(this.#registry), this.#limits.heartbeatMs);
-    this.#heartbeat.unref();
+    this.#timers = options.timers ?? backgroundTimers;
+    const heartbeat = () => {
+      this.#heartbeat = this.#timers.setTimeout(heartbeat, this.#limits.heartbeatMs);
+      beat(this.#registry);
+    };
+    this.#heartbeat = this.#timers.setTimeout(heartbeat, this.#limits.heartbeatMs);
   }
 
   /** Serves `path` to sockets whose credential satisfies `policy`. */
@@ -438,6 +443,7 @@ export class Gate {
     awaitFirstMessage(ws, {
       optional: endpoint.policy.requirement === 'optional',
       timeoutMs: this.#limits.authTimeoutMs,
+      timers: this.#timers,
       pending: this.#pending,
       guest: () => this.#accept(ws, guest, endpoint, request),
       refuse: (error, transport) => this.#closeWith(ws, request, transport, error),
@@ -537,7 +543,7 @@ export class Gate {
    */
   async drain(timeoutMs = 5000): Promise<void> {
     this.#draining = true;
-    clearInterval(this.#heartbeat);
+    this.#timers.clearTimeout(this.#heartbeat);
     this.#registry.stop();
     // Proxied sockets tell their upstream too; the loop below then waits for them like the rest.
     for (const live of this.#registry) live.upstream?.close(new WsgateError('draining'));

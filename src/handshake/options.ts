@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import type { Clock } from '../clock.js';
+import type { Clock, Timers } from '../clock.js';
 import type { ErrorCode } from '../errors.js';
 import type { TransportName } from '../credentials/credential.js';
 import type { HandshakeRequest } from '../credentials/request.js';
@@ -45,6 +45,11 @@ export interface GateOptions {
   readonly tickets?: TicketStore;
   /** Default: `Date.now`. */
   readonly clock?: Clock;
+  /**
+   * The timers of the heartbeat and of a `wsgate.v1` client's wait for its first message.
+   * Default: Node's, unref'd (they never hold the process open); tests step their own.
+   */
+  readonly timers?: Timers;
   /** Browser origins allowed besides the request's own host. */
   readonly origins?: readonly string[];
   /** Accept `?token=<jwt>` (fastapi-jwt-auth compatibility). Off unless asked for. */

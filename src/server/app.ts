@@ -112,21 +112,30 @@ export async function buildApp(
   app.setNotFoundHandler((_request, reply) => sendError(reply, new WsgateError('not_found')));
 
   const node = await startNode(runtime, options);
-  app.addHook('preClose', async () => node.detach());
-  app.addHook('onClose', async () => node.close());
+  try {
+    app.addHook('preClose', async () => node.detach());
+    app.addHook('onClose', async () => node.close());
 
-  tokenRoutes(app, runtime);
-  authRoutes(app, runtime);
-  metaRoutes(app, runtime, node.metrics);
-  await docsRoutes(app);
-  ticketRoutes(app, runtime);
-  compatRoutes(app, runtime);
-  pageRoutes(app, runtime);
-  identityRoutes(app, runtime);
+    tokenRoutes(app, runtime);
+    authRoutes(app, runtime);
+    metaRoutes(app, runtime, node.metrics);
+    await docsRoutes(app);
+    ticketRoutes(app, runtime);
+    compatRoutes(app, runtime);
+    pageRoutes(app, runtime);
+    identityRoutes(app, runtime);
 
-  const { gate } = node;
-  await app.register(wsgateFastify, { gate });
+    await app.register(wsgateFastify, { gate: node.gate });
 
-  await app.ready();
-  return { app, gate };
+    await app.ready();
+  } catch (err) {
+    // The node's timers and subscriptions run from startNode on: a failed build stops them, or a
+    // process whose start failed would go on polling a closed database.
+    await app.close().catch(() => undefined);
+    await node.detach();
+    await node.close();
+    await node.gate.drain(0);
+    throw err;
+  }
+  return { app, gate: node.gate };
 }

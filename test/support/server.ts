@@ -8,6 +8,7 @@ import { startServer, type RunningServer } from '../../src/server/serve.js';
 import type { GateLimits } from '../../src/handshake/gate.js';
 import type { PubSub } from '../../src/pubsub/types.js';
 import type { ClusterOptions } from '../../src/cluster/cluster.js';
+import type { Timers } from '../../src/clock.js';
 
 /** A clock the test moves by hand, so expiry is tested without sleeping. */
 export interface ManualClock {
@@ -68,6 +69,8 @@ export async function startTestServer(
     proxyDialTimeoutMs?: number;
     /** How often revocations stored by other processes are read (a test of the bus raises it). */
     revocationPollMs?: number;
+    /** The node's background timers (heartbeat, first-message wait, presence, revocation poll). */
+    timers?: Timers;
   } = {},
 ): Promise<TestServer> {
   const dataDir = extra.dataDir ?? mkdtempSync(join(tmpdir(), 'wsgate-test-'));
@@ -92,6 +95,7 @@ export async function startTestServer(
       ? {}
       : { proxyDialTimeoutMs: extra.proxyDialTimeoutMs }),
     ...(extra.revocationPollMs === undefined ? {} : { revocationPollMs: extra.revocationPollMs }),
+    ...(extra.timers === undefined ? {} : { timers: extra.timers }),
   });
   return {
     ...server,
