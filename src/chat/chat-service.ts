@@ -12,7 +12,7 @@ import { WsgateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { Logger } from 'pino';
 import type { Clock, Timers } from '../clock.js';
-import type { Storage } from '../storage/types.js';
+import type { ChatMessage, Storage } from '../storage/types.js';
 import type { Principal } from '../credentials/principal.js';
 import type { SocketControl } from '../handshake/gate.js';
 import type { MessageFrame, PresenceFrame } from '../protocol/frames.js';
@@ -64,6 +64,8 @@ interface Member extends RoomMember {
   errors: number;
   /** Frames of one connection are handled one after another, in the order they arrived. */
   queue: Promise<void>;
+  /** While a join reads the room's history: the frames that arrive meanwhile, sent after it. */
+  held: { frames: Buffer[]; bytes: number } | undefined;
 }
 
 export const defaultRoom = 'general';
@@ -159,6 +161,7 @@ export class ChatService {
       rooms: new Set(),
       errors: 0,
       queue: Promise.resolve(),
+      held: undefined,
     };
     this.#send(member, { type: 'welcome', user: member.user, rooms: this.#welcomeRooms() });
     ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -221,18 +224,50 @@ export class ChatService {
       );
     }
     if (!this.#liveRooms().has(name)) this.#checkCreation(member.user);
-    const history = await this.#o.storage.listMessages(name, {
-      ...(since === undefined ? {} : { afterId: since }),
-      limit: since === undefined ? this.#o.historyLimit : this.#o.replayLimit,
-    });
-    if (member.ws.readyState !== member.ws.OPEN) return;
+    // In the room before its history is read, so that no message falls between the two: one
+    // stored before the read is in the history, one published after the join reaches the member.
+    // What arrives meanwhile waits until the history is sent, and what the history holds is
+    // not sent again.
     this.rooms.join(member, name);
+    const held = { frames: [] as Buffer[], bytes: 0 };
+    member.held = held;
+    let history: ChatMessage[];
+    try {
+      history = await this.#o.storage.listMessages(name, {
+        ...(since === undefined ? {} : { afterId: since }),
+        limit: since === undefined ? this.#o.historyLimit : this.#o.replayLimit,
+      });
+    } catch (err) {
+      member.held = undefined;
+      this.rooms.leave(member, name);
+      this.#release(member, held.frames, (frame) => frame.room !== name);
+      throw err;
+    }
+    member.held = undefined;
     this.#send(member, {
       type: 'joined',
       room: name,
       members: this.rooms.membersOf(name),
       history: history.map(messageFrame),
     });
+    const sent = new Set(history.map((m) => m.id));
+    this.#release(
+      member,
+      held.frames,
+      (frame) => frame.room !== name || frame.type !== 'message' || !sent.has(frame.id),
+    );
+  }
+
+  /** Sends the frames held during a join that `keep` accepts, in the order they arrived. */
+  #release(
+    member: Member,
+    frames: readonly Buffer[],
+    keep: (frame: MessageFrame | PresenceFrame) => boolean,
+  ): void {
+    for (const data of frames) {
+      if (keep(JSON.parse(data.toString('utf8')) as MessageFrame | PresenceFrame))
+        this.#write(member, data);
+    }
   }
 
   /** Joining a room that is not live creates it: bounded overall and per user. */
@@ -269,8 +304,15 @@ export class ChatService {
   }
 
   #write(member: Member, data: Buffer): void {
-    const { ws } = member;
+    const { ws, held } = member;
     if (ws.readyState !== ws.OPEN) return;
+    if (held !== undefined) {
+      held.frames.push(data);
+      held.bytes += data.length;
+      if (held.bytes > this.#o.maxBufferedBytes)
+        closeSocket(ws, CloseCode.tryAgainLater, 'Slow consumer');
+      return;
+    }
     if (ws.bufferedAmount > this.#o.maxBufferedBytes)
       return closeSocket(ws, CloseCode.tryAgainLater, 'Slow consumer');
     ws.send(data, { binary: false });
