@@ -4,6 +4,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { passwordGrant, startTestServer, type TestServer } from './support/server.js';
@@ -387,4 +389,197 @@ describe('browser end-to-end (Chromium)', { skip }, () => {
       assert.deepEqual(consoleErrors, [], 'console errors');
     },
   );
+});
+
+describe('sign-in refusals in the browser (Chromium)', { skip }, () => {
+  let server: TestServer | undefined;
+  let browser: Browser | undefined;
+  let context: BrowserContext;
+  let other: Server | undefined;
+  let base = '';
+  const shown: string[] = [];
+
+  before(
+    async () => {
+      if (!existsSync(chromiumPath))
+        assert.fail(`Chromium is missing at ${chromiumPath}; CI must apt-get install chromium`);
+      mkdirSync(shotDir, { recursive: true });
+      // Two failed sign-ins per minute and name, and one hash at a time with no queue: each
+      // refusal is easy to reach. `test` is a disabled account.
+      server = await startTestServer({
+        'login-attempts': '2',
+        'hash-concurrency': '1',
+        'hash-queue': '0',
+      });
+      base = server.url;
+      await server.runtime.users.setDisabled('test', true);
+      browser = await chromium.launch({
+        executablePath: chromiumPath,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      });
+      context = await browser.newContext({ viewport: { width: 800, height: 600 } });
+      context.setDefaultTimeout(waitTimeout);
+    },
+    { timeout: 30_000 },
+  );
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (other) await new Promise<void>((resolve) => other?.close(() => resolve()));
+  });
+
+  /** Submits the sign-in form on `page`; resolves with the answer's status and the page's alert. */
+  async function submit(page: Page, username: string, password: string) {
+    await page.goto(`${base}/login`);
+    await page.locator('#username').fill(username);
+    await page.locator('#password').fill(password);
+    const [answer] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === '/session'),
+      page.locator('form[action="/session"] button[type="submit"]').click(),
+    ]);
+    await page.waitForLoadState();
+    const alert = page.locator('p.error[role="alert"]');
+    const message = (await alert.count()) > 0 ? ((await alert.textContent()) ?? '') : '';
+    if (message) shown.push(message);
+    return { status: answer.status(), retryAfter: answer.headers()['retry-after'], message };
+  }
+
+  async function shot(page: Page, name: string): Promise<void> {
+    await page.screenshot({ path: `${shotDir}sign-in-${name}.png` });
+  }
+
+  it(
+    'reads the same for a wrong password, an unknown user and a disabled account (401)',
+    { timeout: stepTimeout },
+    async () => {
+      const page = await context.newPage();
+      const wrong = await submit(page, 'janedoe', 'not-her-password');
+      await shot(page, 'wrong-password');
+      const unknown = await submit(page, 'nobody', 'whatever');
+      const disabled = await submit(page, 'test', 'test');
+      await shot(page, 'disabled-account');
+      for (const answer of [wrong, unknown, disabled]) {
+        assert.equal(answer.status, 401);
+        assert.equal(answer.message, 'Incorrect username or password.');
+      }
+      // The form is back, empty, ready for another try.
+      assert.equal(await page.locator('#username').inputValue(), '');
+      await page.close();
+    },
+  );
+
+  it(
+    'says when to try again once a name has failed too often (429)',
+    { timeout: stepTimeout },
+    async () => {
+      const page = await context.newPage();
+      for (let i = 0; i < 2; i++)
+        assert.equal((await submit(page, 'johndoe', `wrong-${i}`)).status, 401);
+      const limited = await submit(page, 'johndoe', 'secret');
+      await shot(page, 'rate-limited');
+      assert.equal(limited.status, 429);
+      const seconds = Number(limited.retryAfter);
+      assert.ok(seconds >= 1 && seconds <= 60, `Retry-After ${limited.retryAfter}`);
+      const when = seconds === 60 ? '1 minute' : seconds === 1 ? '1 second' : `${seconds} seconds`;
+      assert.equal(limited.message, `Too many failed sign-ins. Try again in ${when}.`);
+      await page.close();
+    },
+  );
+
+  it(
+    'says the server is busy when every hashing slot is taken (503)',
+    { timeout: stepTimeout },
+    async () => {
+      // One hash at a time and no queue: of sign-ins sent together, all but one find it busy.
+      // Each round sends six (the browser's connections per host); a round without a 503 (the
+      // hashes did not overlap) is sent again.
+      const pages = await Promise.all(Array.from({ length: 6 }, () => context.newPage()));
+      let busy: { page: Page; message: string; retryAfter: string | undefined } | undefined;
+      for (let round = 0; round < 5 && busy === undefined; round++) {
+        await Promise.all(pages.map((p) => p.goto(`${base}/login`)));
+        for (const p of pages) {
+          await p.locator('#username').fill('janedoe');
+          await p.locator('#password').fill('secret2');
+        }
+        const answers = await Promise.all(
+          pages.map(async (p) => {
+            const [answer] = await Promise.all([
+              p.waitForResponse((r) => new URL(r.url()).pathname === '/session'),
+              p.locator('form[action="/session"] button[type="submit"]').click(),
+            ]);
+            return {
+              page: p,
+              status: answer.status(),
+              retryAfter: answer.headers()['retry-after'],
+            };
+          }),
+        );
+        const refused = answers.find((a) => a.status === 503);
+        if (refused) {
+          await refused.page.waitForLoadState();
+          const message = (await refused.page.locator('p.error[role="alert"]').textContent()) ?? '';
+          shown.push(message);
+          busy = { page: refused.page, message, retryAfter: refused.retryAfter };
+        }
+      }
+      assert.ok(busy, 'a sign-in found every hashing slot taken');
+      await shot(busy.page, 'busy');
+      assert.equal(busy.retryAfter, '1');
+      assert.equal(
+        busy.message,
+        'The server is busy signing other people in. Try again in a few seconds.',
+      );
+      await Promise.all(pages.map((p) => p.close()));
+    },
+  );
+
+  it(
+    'refuses a sign-in posted from another site with its own wording (403)',
+    { timeout: stepTimeout },
+    async () => {
+      // Another origin (same host, another port) with a form that signs the visitor in.
+      other = createServer((_req, res) => {
+        res
+          .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+          .end(
+            `<!doctype html><form method="post" action="${base}/session">` +
+              '<input name="username" value="janedoe"><input name="password" value="secret2">' +
+              '<button type="submit">Win a prize</button></form>',
+          );
+      });
+      await new Promise<void>((resolve) => other?.listen(0, '127.0.0.1', resolve));
+      // A visitor with no session yet (the other tests signed janedoe in elsewhere).
+      const visitor = await browser!.newContext({ viewport: { width: 800, height: 600 } });
+      const page = await visitor.newPage();
+      await page.goto(`http://127.0.0.1:${(other.address() as AddressInfo).port}/`);
+      const [answer] = await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname === '/session'),
+        page.locator('button[type="submit"]').click(),
+      ]);
+      await page.waitForLoadState();
+      assert.equal(answer.status(), 403);
+      const message = (await page.locator('p.error[role="alert"]').textContent()) ?? '';
+      shown.push(message);
+      assert.equal(
+        message,
+        'This sign-in did not come from this site. Reload the page and try again.',
+      );
+      assert.ok(
+        !(await visitor.cookies(base)).some((c) => c.name === 'access_token_cookie'),
+        'not signed in',
+      );
+      await shot(page, 'cross-site');
+      await visitor.close();
+    },
+  );
+
+  it('never shows an API error code on the page', () => {
+    assert.ok(shown.length >= 6, `messages seen: ${shown.length}`);
+    for (const message of shown)
+      assert.doesNotMatch(
+        message,
+        /invalid_grant|invalid_scope|rate_limited|temporarily_unavailable|csrf_failed|\b[a-z]+_[a-z]+\b/,
+      );
+  });
 });

@@ -7,7 +7,7 @@ import { loginRefused, sendError } from '../errors.js';
 import { accessCookie, refreshCookie } from '../../credentials/cookie.js';
 import { safeEqual } from '../../credentials/compare.js';
 import { forwardedProto, trustedProxies } from '../../client-address.js';
-import { LoginError, type LoginFailure, type TokenPair } from '../../sessions/session-service.js';
+import { LoginError, type TokenPair } from '../../sessions/session-service.js';
 import type { TokenClaims } from '../../tokens/claims.js';
 import type { Runtime } from '../../runtime.js';
 import { escapeHtml, htmlPage } from '../html.js';
@@ -23,18 +23,35 @@ const assetTypes: Record<string, string> = {
 };
 
 /**
+ * What the sign-in page says for a refused login: a person reads it, not a program, so no API
+ * code appears. Unknown user, wrong password and disabled account read the same (the API answers
+ * them alike too); a limit says when to try again.
+ */
+export function signInText(err: LoginError): string {
+  switch (err.failure) {
+    case 'invalid_grant':
+    case 'invalid_scope':
+      return 'Incorrect username or password.';
+    case 'rate_limited':
+      return `Too many failed sign-ins. Try again in ${inSeconds(err.retryAfter ?? 60)}.`;
+    case 'overloaded':
+      return 'The server is busy signing other people in. Try again in a few seconds.';
+  }
+}
+
+/** `1 second`, `42 seconds`, `1 minute`, `3 minutes` (rounded up). */
+function inSeconds(seconds: number): string {
+  const s = Math.max(1, Math.ceil(seconds));
+  if (s < 60) return s === 1 ? '1 second' : `${s} seconds`;
+  const m = Math.ceil(s / 60);
+  return m === 1 ? '1 minute' : `${m} minutes`;
+}
+
+/**
  * Only a same-origin path may follow a login; anything else (`//evil`, `https://…`) becomes `/`.
  * The result is ready for a `Location` header: what is not printable ASCII is percent-encoded
  * (`/日本` → `/%E6%97%A5%E6%9C%AC`), and a path that cannot be encoded becomes `/`.
  */
-/** What the sign-in page says for each refused login: a person reads it, not a program. */
-const signInTexts: Record<LoginFailure, string> = {
-  invalid_grant: 'Incorrect username or password.',
-  invalid_scope: 'Incorrect username or password.',
-  rate_limited: 'Too many failed sign-ins. Wait a minute and try again.',
-  overloaded: 'The server is busy. Try again in a moment.',
-};
-
 export function safeNext(next: unknown): string {
   if (
     typeof next !== 'string' ||
@@ -296,7 +313,7 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
         if (!(err instanceof LoginError)) throw err;
         const { status, headers } = httpAnswer(err);
         reply.headers(headers);
-        return formPage(reply, loginRefused(err) ? 401 : status, next, signInTexts[err.failure]);
+        return formPage(reply, loginRefused(err) ? 401 : status, next, signInText(err));
       }
     },
   );
