@@ -95,8 +95,10 @@ export function dialUpstream(
     };
     ws.on('error', onError);
     ws.on('unexpected-response', onRefused);
-    // A server may choose none of the offered subprotocols: browsers accept that, `ws` does not.
-    // Its choice is read here, and an absent one stands in as the first offer for `ws`'s check.
+    // A server may choose none of the offered subprotocols, which `ws` would refuse: the choice,
+    // none included, is the client's to judge (a browser that offered some fails then, as it
+    // would against the upstream itself). It is read here, and an absent one stands in as the
+    // first offer for `ws`'s check.
     let protocol = '';
     ws.once('upgrade', (res) => {
       const chosen = res.headers['sec-websocket-protocol'];
