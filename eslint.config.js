@@ -41,6 +41,7 @@ const layers = {
   workers: [
     'server',
     'sessions',
+    'users',
     'handshake',
     'credentials',
     'tokens',

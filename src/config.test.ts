@@ -460,6 +460,15 @@ describe('--workers', () => {
     assert.equal(usableCores('50000 100000'), 1, 'at least one');
     assert.equal(usableCores('garbage'), cores);
   });
+
+  it('gives password hashing one slot per usable core by default, as many as auto workers', () => {
+    assert.equal(loadConfig({}).hashConcurrency, usableCores());
+    assert.equal(
+      loadConfig({ workers: 'auto' }).hashConcurrency,
+      loadConfig({ workers: 'auto' }).workers,
+    );
+    assert.equal(loadConfig({ 'hash-concurrency': '3', workers: '2' }).hashConcurrency, 3);
+  });
 });
 
 describe('--proxy and the HTTP routes', () => {

@@ -57,9 +57,15 @@ export interface Config {
   readonly loginAttemptsPerMinute: number;
   /** Login failures allowed per client address per minute, whatever the usernames. */
   readonly loginFailuresPerAddress: number;
-  /** Password hashes computed at once (one per core by default). */
+  /**
+   * Password hashes computed at once on this machine (one per usable core by default); with
+   * `--workers`, the primary hands these slots to all the workers.
+   */
   readonly hashConcurrency: number;
-  /** Password checks that may wait for a hashing slot; beyond them, 503 with `Retry-After`. */
+  /**
+   * Password checks that may wait for a hashing slot (one queue for all the workers); beyond
+   * them, 503 with `Retry-After`.
+   */
   readonly hashQueue: number;
   /** Audit rows a second recorded for failures (logins, refreshes, refused handshakes). */
   readonly auditFailureRate: number;
@@ -363,7 +369,7 @@ export const configOptions = {
     default: 'one per core',
     group: 'limits',
     scope: 'serve',
-    help: 'password hashes computed at once',
+    help: 'password hashes computed at once on this machine, all workers together',
   },
   'hash-queue': {
     kind: 'string',
@@ -1039,7 +1045,7 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
       integer(1, 1_000_000),
       defaults.loginFailuresPerAddress,
     ),
-    hashConcurrency: o.parse('hash-concurrency', integer(1, 1_024), availableParallelism()),
+    hashConcurrency: o.parse('hash-concurrency', integer(1, 1_024), usableCores()),
     hashQueue: o.parse('hash-queue', integer(0, 100_000), defaults.hashQueue),
     auditFailureRate: o.parse(
       'audit-failure-rate',

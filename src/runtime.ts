@@ -22,7 +22,7 @@ import {
   RedisRecentRotations,
   type RecentRotations,
 } from './sessions/recent-rotations.js';
-import { HashSlots } from './users/hash-slots.js';
+import { HashSlots, type PasswordSlots } from './users/hash-slots.js';
 import { UserService, demoUsers } from './users/user-service.js';
 import { MemoryTicketStore, type TicketStore } from './credentials/tickets.js';
 import { RedisTicketStore } from './credentials/redis-tickets.js';
@@ -95,6 +95,8 @@ export interface RuntimeOptions {
   readonly tickets?: TicketStore;
   readonly bus?: PubSub;
   readonly sharedLimits?: SharedLimits;
+  /** Where password checks take a hashing slot (a worker: the primary's); else this process's. */
+  readonly hashSlots?: PasswordSlots;
 }
 
 export async function createRuntime(
@@ -157,7 +159,9 @@ export async function createRuntime(
         (redis
           ? new RedisLoginLimiter(redis, { ...addressLimits, prefix, kind: 'login-address' })
           : new MemoryLoginLimiter(addressLimits)),
-      hashSlots: new HashSlots({ concurrency: config.hashConcurrency, queue: config.hashQueue }),
+      hashSlots:
+        options.hashSlots ??
+        new HashSlots({ concurrency: config.hashConcurrency, queue: config.hashQueue }),
       failureAuditRate: config.auditFailureRate,
       refreshGraceMs: config.refreshGrace * 1000,
       recentRotations:

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { ensureBuilt, type ServeProcess } from './support/cli.js';
 import { chatSocket, type ChatSocket } from './support/chat-socket.js';
-import { passwordGrant } from './support/server.js';
+import { passwordGrant, postForm } from './support/server.js';
 import { redisReachable, redisUrl, skipUnlessReachable } from './support/services.js';
 import {
   lines,
@@ -68,6 +68,31 @@ async function chatAcrossWorkers(server: ServeProcess): Promise<void> {
   const twice = (await onJane.unclaimed()).filter((f) => f.type === 'message');
   assert.deepEqual(twice, [], 'each message arrives once');
 
+  // Both workers write at once to the one SQLite file (WAL, short writes): every message is
+  // stored once, with an id of its own, in each sender's order.
+  const burst = 30;
+  for (let i = 0; i < burst; i++) {
+    john1.send({ type: 'send', room, text: `1:${i}`, id: `b1-${i}` });
+    john2.send({ type: 'send', room, text: `2:${i}`, id: `b2-${i}` });
+  }
+  const got: { text: string; id: number }[] = [];
+  for (let i = 0; i < 2 * burst; i++) {
+    const frame = await onJane.next((f) => f.type === 'message' && /^[12]:/.test(f.text));
+    if (frame.type === 'message') got.push({ text: frame.text, id: frame.id });
+  }
+  assert.equal(new Set(got.map((m) => m.id)).size, 2 * burst, 'distinct ids');
+  for (const sender of ['1:', '2:']) {
+    const mine = got.filter((m) => m.text.startsWith(sender));
+    assert.deepEqual(
+      mine.map((m) => m.text),
+      Array.from({ length: burst }, (_, i) => `${sender}${i}`),
+    );
+    assert.ok(
+      mine.every((m, i) => i === 0 || m.id > (mine[i - 1] as { id: number }).id),
+      `ids grow for ${sender}`,
+    );
+  }
+
   onJane.ws.close();
   for (const socket of johns) {
     await socket.next((f) => f.type === 'presence' && f.user === 'janedoe' && f.state === 'leave');
@@ -92,10 +117,13 @@ async function chatAcrossWorkers(server: ServeProcess): Promise<void> {
 describe('cluster behaviour across the workers of wsgate serve --workers 2', () => {
   let server: ServeProcess;
   before(async () => {
-    server = await startWorkers(['--handshake-burst', '20', '--handshake-rate', '1']);
+    server = await startWorkers([
+      ...['--handshake-burst', '20', '--handshake-rate', '1'],
+      ...['--hash-concurrency', '1', '--hash-queue', '0'],
+    ]);
   });
 
-  it('carries chat and presence between sockets on different workers, each message once', () =>
+  it('carries chat and presence between sockets on different workers, each message once, stored once in the shared SQLite', () =>
     chatAcrossWorkers(server));
 
   it('counts a client address’s handshakes across workers against one bucket', async () => {
@@ -117,6 +145,29 @@ describe('cluster behaviour across the workers of wsgate serve --workers 2', () 
         .map((l) => l.worker),
     );
     assert.equal(refusedBy.size, 2, 'both workers refused the address');
+  });
+
+  it('answers 503 with Retry-After to logins beyond the machine’s one hashing slot', async () => {
+    // Each on a connection of its own, so the primary deals them to both workers. The one slot
+    // is the primary's (src/workers/stores.test.ts holds it across workers deterministically).
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        postForm(
+          `${server.url}/token`,
+          { username: 'test', password: 'test' },
+          { connection: 'close' },
+        ),
+      ),
+    );
+    const statuses = answers.map((r) => r.status);
+    assert.ok(
+      statuses.every((s) => s === 200 || s === 503),
+      `statuses ${statuses.join(',')}`,
+    );
+    assert.ok(statuses.includes(200) && statuses.includes(503), `statuses ${statuses.join(',')}`);
+    const busy = answers.find((r) => r.status === 503);
+    assert.equal(busy?.headers.get('retry-after'), '1');
+    assert.equal(((await busy?.json()) as { error: string }).error, 'temporarily_unavailable');
   });
 });
 

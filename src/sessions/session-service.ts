@@ -14,7 +14,7 @@ import type {
   User,
 } from '../storage/types.js';
 import { verifyDummyPassword, verifyPassword, maxPasswordLength } from '../users/passwords.js';
-import { HashSlots, HashSlotsFull } from '../users/hash-slots.js';
+import { HashSlots, HashSlotsFull, withSlot, type PasswordSlots } from '../users/hash-slots.js';
 import { TokenBucket } from '../token-bucket.js';
 import type { LoginLimiter } from './login-limiter.js';
 import { RevocationList } from './revocations.js';
@@ -29,7 +29,7 @@ export interface SessionServiceOptions {
   /** Failures per client address, whatever the username (password spraying). */
   readonly addressLimiter?: LoginLimiter;
   /** Bounds the password checks running and waiting (default: 4 at once, 16 waiting). */
-  readonly hashSlots?: HashSlots;
+  readonly hashSlots?: PasswordSlots;
   /** Audit rows a second for failures (failed logins and refreshes, refused handshakes). */
   readonly failureAuditRate?: number;
   /** Milliseconds in which a just-rotated refresh token returns the same new pair (0: none). */
@@ -94,7 +94,7 @@ export class LoginError extends WsgateError {
 export class SessionService {
   readonly revocations: RevocationList;
   #o: SessionServiceOptions;
-  readonly #hashSlots: HashSlots;
+  readonly #hashSlots: PasswordSlots;
   readonly #failureAudit: TokenBucket;
   readonly #recent: RecentRotations;
 
@@ -231,7 +231,7 @@ export class SessionService {
         : undefined;
     let ok: boolean;
     try {
-      ok = await this.#hashSlots.run(() =>
+      ok = await withSlot(this.#hashSlots, () =>
         user === undefined || request.password.length > maxPasswordLength
           ? verifyDummyPassword(request.password.slice(0, maxPasswordLength))
           : verifyPassword(user.passwordHash, request.password),

@@ -64,4 +64,15 @@ describe('HashSlots', () => {
     gate.resolve();
     await first;
   });
+
+  it('frees a slot once however often it is given back', async () => {
+    const slots = new HashSlots({ concurrency: 2, queue: 0 });
+    const release = await slots.acquire();
+    await slots.acquire();
+    release();
+    release();
+    assert.equal(slots.running, 1);
+    await slots.acquire();
+    await assert.rejects(slots.acquire(), HashSlotsFull);
+  });
 });

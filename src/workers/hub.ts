@@ -3,6 +3,7 @@ import type { TokenClaims } from '../tokens/claims.js';
 import type { LoginLimiter } from '../sessions/login-limiter.js';
 import type { RecentRotations, RotatedPair } from '../sessions/recent-rotations.js';
 import type { RateBuckets, Release, SocketCounts } from '../handshake/shared-limits.js';
+import { HashSlotsFull, type PasswordSlots } from '../users/hash-slots.js';
 import { Peer, PeerError, type Channel, type Serve } from './peer.js';
 
 /** What the primary holds for every worker: the one-node stores, shared over IPC. */
@@ -17,12 +18,14 @@ export interface HubServices {
   readonly ticketRequests: RateBuckets;
   /** Open sockets per user. */
   readonly sockets: SocketCounts;
+  /** Password hashes at once, and waiting, on the whole machine. */
+  readonly hashSlots: PasswordSlots;
 }
 
 /**
  * The primary's side of `--workers`: answers every worker's requests from one set of stores, and
  * relays the bus, so that a ticket, a limit or a kick means the same on every worker. The sockets
- * a worker counted are given back when it goes away.
+ * and hashing slots a worker held are given back when it goes away.
  */
 export class Hub {
   readonly #services: HubServices;
@@ -45,15 +48,28 @@ export class Hub {
 
   /** Serves one worker over `channel`; requests the hub does not know go to `other`. */
   connect(channel: Channel, other?: Serve): Peer {
-    const held = new Map<number, Release>();
     let nextHandle = 1;
+    let gone = false;
+    const held = new Map<number, Release>();
+    /** Holds `release` for the worker under a handle it gives back; a worker gone gets none. */
+    const hold = (release: Release): number | null => {
+      if (gone) {
+        // Granted after the worker died (a slot it queued for): back at once.
+        release();
+        return null;
+      }
+      const id = nextHandle++;
+      held.set(id, release);
+      return id;
+    };
     const peer = new Peer(channel);
-    peer.serve((op, args) => this.#serve(op, args, held, () => nextHandle++, other));
+    peer.serve((op, args) => this.#serve(op, args, held, hold, other));
     // The bus: every worker hears every message, the publisher included (as on Redis).
     peer.onBus((name, message) => {
       for (const other of this.#peers) other.bus(name, message);
     });
     channel.onClose(() => {
+      gone = true;
       this.#peers.delete(peer);
       for (const release of held.values()) release();
       held.clear();
@@ -66,7 +82,7 @@ export class Hub {
     op: string,
     args: readonly unknown[],
     held: Map<number, Release>,
-    handle: () => number,
+    hold: (release: Release) => number | null,
     other: Serve | undefined,
   ): unknown {
     const s = this.#services;
@@ -96,13 +112,17 @@ export class Hub {
           num(args[2]),
         );
       case 'sockets.acquire':
-        return Promise.resolve(s.sockets.acquire(str(args[0]), num(args[1]))).then((release) => {
-          if (!release) return null;
-          const id = handle();
-          held.set(id, release);
-          return id;
+        return Promise.resolve(s.sockets.acquire(str(args[0]), num(args[1]))).then((release) =>
+          release ? hold(release) : null,
+        );
+      case 'hash.acquire':
+        // null: every slot busy and the queue full (the worker answers 503).
+        return s.hashSlots.acquire().then(hold, (err: unknown) => {
+          if (err instanceof HashSlotsFull) return null;
+          throw err;
         });
-      case 'sockets.release': {
+      case 'sockets.release':
+      case 'hash.release': {
         const id = num(args[0]);
         held.get(id)?.();
         held.delete(id);

@@ -15,7 +15,9 @@ import {
 } from '../handshake/shared-limits.test-suite.js';
 import { pubSubContract } from '../pubsub/pubsub.test-suite.js';
 import type { Peer } from './peer.js';
+import { HashSlotsFull, withSlot } from '../users/hash-slots.js';
 import {
+  WorkerHashSlots,
   WorkerLoginLimiter,
   WorkerRateBuckets,
   WorkerRecentRotations,
@@ -28,13 +30,28 @@ import { hubWithTwoWorkers, inMachineBuses } from '../../test/support/workers.js
  * The primary's stores seen from two workers, each on its own channel to one hub: the contract
  * suites of the one-node stores pass on them, every message crossing a real MessagePort as JSON.
  */
-const twoWorkers = () =>
-  hubWithTwoWorkers({
-    login: contractLimit,
-    windowMs: contractWindowMs,
-    rate: contractRate,
-    burst: contractBurst,
-  });
+const limits = {
+  login: contractLimit,
+  windowMs: contractWindowMs,
+  rate: contractRate,
+  burst: contractBurst,
+};
+const twoWorkers = () => hubWithTwoWorkers(limits);
+
+/** A promise the test settles by hand. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Waits for what crosses the ports (each message a macrotask away) to make `condition` true. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  assert.ok(condition(), 'the hub did not get there');
+}
 
 function pairOf<T>(make: (peer: Peer) => T) {
   return () => {
@@ -76,6 +93,55 @@ describe('workers: the primary’s stores over IPC', () => {
       }
       assert.equal(workers.sockets.count('alice'), 0);
       assert.ok(await onB.acquire('alice', 2));
+    } finally {
+      await workers.close();
+    }
+  });
+
+  it('bounds password hashing for the machine: one set of slots and one queue for all workers', async () => {
+    const workers = hubWithTwoWorkers({ ...limits, hash: { concurrency: 1, queue: 1 } });
+    try {
+      const [onA, onB] = [new WorkerHashSlots(workers.a), new WorkerHashSlots(workers.b)];
+      const gate = deferred();
+      const order: string[] = [];
+      // Worker a hashes in the only slot; b's check waits in the only queue place.
+      const first = withSlot(onA, async () => {
+        order.push('a');
+        await gate.promise;
+      });
+      const second = withSlot(onB, () => {
+        order.push('b');
+        return Promise.resolve();
+      });
+      await until(() => workers.hashSlots.waiting === 1);
+      assert.deepEqual(order, ['a']);
+      // A third, on either worker, is refused at once: each worker alone would have a free slot.
+      await assert.rejects(onB.acquire(), HashSlotsFull);
+      await assert.rejects(onA.acquire(), HashSlotsFull);
+      gate.resolve();
+      await Promise.all([first, second]);
+      assert.deepEqual(order, ['a', 'b']);
+      await until(() => workers.hashSlots.running === 0);
+    } finally {
+      await workers.close();
+    }
+  });
+
+  it('gives back the hashing slots of a worker that goes away, also one granted after it died', async () => {
+    const workers = hubWithTwoWorkers({ ...limits, hash: { concurrency: 1, queue: 1 } });
+    try {
+      const [onA, onB] = [new WorkerHashSlots(workers.a), new WorkerHashSlots(workers.b)];
+      await onA.acquire(); // a holds the slot and never gives it back…
+      const queued = onB.acquire(); // …b waits for it…
+      await until(() => workers.hashSlots.waiting === 1);
+      // …and dies while waiting: its end of the channel closes.
+      (workers.ports[3] as MessagePort).close();
+      await assert.rejects(queued, /gone/);
+      // Then a dies too: its slot goes to b's place in the queue, and from there back at once.
+      (workers.ports[1] as MessagePort).close();
+      await until(() => workers.hashSlots.running === 0 && workers.hashSlots.waiting === 0);
+      const release = await workers.hashSlots.acquire();
+      release();
     } finally {
       await workers.close();
     }

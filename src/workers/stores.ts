@@ -4,6 +4,7 @@ import type { LoginLimiter } from '../sessions/login-limiter.js';
 import type { RecentRotations, RotatedPair } from '../sessions/recent-rotations.js';
 import type { RateBuckets, Release, SocketCounts } from '../handshake/shared-limits.js';
 import type { MachineRelay } from '../pubsub/in-machine.js';
+import { HashSlotsFull, type PasswordSlots, type ReleaseSlot } from '../users/hash-slots.js';
 import type { Peer } from './peer.js';
 
 /** A worker's view of the primary's ticket store: a ticket is redeemed once on any worker. */
@@ -79,6 +80,27 @@ export class WorkerSocketCounts implements SocketCounts {
       released = true;
       // A primary that is gone has given the count back with the rest.
       this.peer.request('sockets.release', handle).catch(() => undefined);
+    };
+  }
+}
+
+/**
+ * A worker's view of the primary's password-hashing slots: one bound and one queue for the whole
+ * machine, however many workers share it. A slot costs one IPC round trip (tens of µs) against
+ * a hash of tens of ms.
+ */
+export class WorkerHashSlots implements PasswordSlots {
+  constructor(private readonly peer: Peer) {}
+
+  async acquire(): Promise<ReleaseSlot> {
+    const handle = (await this.peer.request('hash.acquire')) as number | null;
+    if (handle === null) throw new HashSlotsFull();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      // A primary that is gone has given the slot back with the rest.
+      this.peer.request('hash.release', handle).catch(() => undefined);
     };
   }
 }

@@ -10,6 +10,7 @@ import {
   WorkerRateBuckets,
   WorkerRecentRotations,
   WorkerSocketCounts,
+  WorkerHashSlots,
   WorkerTicketStore,
   machineRelay,
 } from './stores.js';
@@ -52,7 +53,15 @@ export async function runWorker(config: Config, log: Logger): Promise<number> {
         }
       : {};
   try {
-    const server = await startServer(config, { log, metrics, checkPort: false, ...shared });
+    // Hashing is bounded per machine, with or without Redis: the primary holds the slots.
+    const hashSlots = new WorkerHashSlots(peer);
+    const server = await startServer(config, {
+      log,
+      metrics,
+      checkPort: false,
+      hashSlots,
+      ...shared,
+    });
     await peer.request('worker.ready', server.url, server.runtime.sessions.issuer);
     const reason = await stopped;
     log.debug({ reason }, 'worker draining');

@@ -4,6 +4,7 @@ import { MemoryLoginLimiter } from '../../src/sessions/login-limiter.js';
 import { MemoryRecentRotations } from '../../src/sessions/recent-rotations.js';
 import { TokenBuckets } from '../../src/token-bucket.js';
 import { MemorySocketCounts } from '../../src/handshake/shared-limits.js';
+import { HashSlots, type HashSlotsOptions } from '../../src/users/hash-slots.js';
 import { InMachinePubSub } from '../../src/pubsub/in-machine.js';
 import { Hub } from '../../src/workers/hub.js';
 import { Peer } from '../../src/workers/peer.js';
@@ -16,6 +17,8 @@ export interface HubLimits {
   readonly windowMs: number;
   readonly rate: number;
   readonly burst: number;
+  /** The machine's password-hashing slots and queue. */
+  readonly hash?: HashSlotsOptions;
 }
 
 /**
@@ -26,6 +29,7 @@ export function hubWithTwoWorkers(
   limits: HubLimits = { login: 5, windowMs: 60_000, rate: 50, burst: 200 },
 ) {
   const sockets = new MemorySocketCounts();
+  const hashSlots = new HashSlots(limits.hash ?? { concurrency: 1, queue: 1 });
   const login = { limit: limits.login, windowMs: limits.windowMs };
   const buckets = { rate: limits.rate, burst: limits.burst };
   const hub = new Hub({
@@ -36,6 +40,7 @@ export function hubWithTwoWorkers(
     handshakes: new TokenBuckets(buckets),
     ticketRequests: new TokenBuckets(buckets),
     sockets,
+    hashSlots,
   });
   const ports: MessagePort[] = [];
   const worker = (): Peer => {
@@ -50,6 +55,7 @@ export function hubWithTwoWorkers(
   return {
     hub,
     sockets,
+    hashSlots,
     a,
     b,
     /** [primary's end for a, a's end, primary's end for b, b's end] */
