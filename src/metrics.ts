@@ -35,6 +35,9 @@ export class Metrics {
   readonly upstreamFailures: Counter<'reason'>;
 
   #openConnections: () => number = () => 0;
+  /** Messages in and out, counted as plain numbers on the hot path; the counters read them at each scrape. */
+  #messagesIn = 0;
+  #messagesOut = 0;
   /** Under `--workers`: where the sum over every worker comes from (the primary gathers it). */
   #aggregate: (() => Promise<string>) | undefined;
 
@@ -52,15 +55,25 @@ export class Metrics {
       labelNames: ['transport', 'outcome'],
       registers,
     });
+    const counted = (read: () => number) => {
+      let reported = 0;
+      return function collect(this: Counter): void {
+        const now = read();
+        if (now > reported) this.inc(now - reported);
+        reported = now;
+      };
+    };
     this.messagesIn = new Counter({
       name: 'wsgate_messages_in_total',
       help: 'Messages received',
       registers,
+      collect: counted(() => this.#messagesIn),
     });
     this.messagesOut = new Counter({
       name: 'wsgate_messages_out_total',
       help: 'Messages sent',
       registers,
+      collect: counted(() => this.#messagesOut),
     });
     this.kicks = new Counter({
       name: 'wsgate_kicks_total',
@@ -109,6 +122,16 @@ export class Metrics {
       labelNames: ['reason'],
       registers,
     });
+  }
+
+  /** One message received: a number incremented, no allocation (once per message). */
+  countIn(): void {
+    this.#messagesIn += 1;
+  }
+
+  /** `count` messages sent (see {@link countIn}). */
+  countOut(count = 1): void {
+    this.#messagesOut += count;
   }
 
   /** Where the open-connection gauge reads its value at each scrape. */

@@ -473,7 +473,7 @@ export function buildGate(runtime: Runtime, options: NodeOptions = {}, metrics?:
         metrics?.handshakeSeconds.observe(event.durationMs / 1000);
     },
     onKick: (_live, code) => metrics?.kicks.inc({ reason: code }),
-    ...(metrics === undefined ? {} : { onMessage: () => metrics.messagesIn.inc() }),
+    ...(metrics === undefined ? {} : { onMessage: () => metrics.countIn() }),
     verify: runtime.verify,
     isRevoked: runtime.isRevoked,
     tickets: runtime.tickets,
@@ -501,7 +501,7 @@ export function buildGate(runtime: Runtime, options: NodeOptions = {}, metrics?:
       ...(metrics === undefined ? {} : { events: proxyEvents(metrics) }),
     },
   });
-  registerSeedEndpoints(gate, { onSent: () => metrics?.messagesOut.inc() });
+  registerSeedEndpoints(gate, metrics === undefined ? {} : { onSent: () => metrics.countOut() });
   return gate;
 }
 
@@ -557,7 +557,7 @@ export async function startNode(runtime: Runtime, options: NodeOptions = {}): Pr
     log: runtime.log,
     timers,
     ...(cluster === undefined ? {} : { relay: cluster.relay }),
-    onSent: (count) => metrics.messagesOut.inc(count),
+    onSent: (count) => metrics.countOut(count),
     maxRooms: runtime.config.maxRooms,
     roomCreationsPerMinute: runtime.config.roomCreationsPerMinute,
     welcomeRooms: runtime.config.welcomeRooms,

@@ -15,7 +15,7 @@ import { awaitFirstMessage, credentialFromToken, parseAuthFrame } from './first-
 import { reauthenticate } from './reauthenticate.js';
 import { authenticate, guest, type Policy, type Principal } from './authenticate.js';
 import { isOriginAllowed } from './origin.js';
-import { TokenBucket, TokenBuckets } from '../token-bucket.js';
+import { TokenBuckets } from '../token-bucket.js';
 import type { RateBuckets, Release } from './shared-limits.js';
 import { closeWithError } from '../sockets/io.js';
 import { SocketRegistry, type LiveSocket } from '../sockets/registry.js';
@@ -55,6 +55,57 @@ function tooManyForUser(): WsgateError {
 type Where = Pick<HandshakeRequest, 'path' | 'ip'>;
 
 /**
+ * An accepted socket as the gate keeps it, in one object: its registry entry, where it came from
+ * (not the request and the credential in it), its message bucket, and the endpoint's
+ * {@link SocketControl}. The gate's listeners are shared by every socket and find it by socket.
+ */
+class Accepted implements SocketControl {
+  /** The message bucket, a token bucket kept inline: tokens left, and when they were counted. */
+  tokens: number;
+  at: number;
+  readonly live: LiveSocket;
+  readonly path: string;
+  readonly ip: string;
+  readonly #endpoint: Endpoint | undefined;
+  readonly #reauthenticate: (
+    accepted: Accepted,
+    endpoint: Endpoint,
+    token: string,
+  ) => Promise<void>;
+
+  constructor(
+    live: LiveSocket,
+    where: Where,
+    burst: number,
+    now: number,
+    endpoint: Endpoint | undefined,
+    reauthenticate: (accepted: Accepted, endpoint: Endpoint, token: string) => Promise<void>,
+  ) {
+    this.live = live;
+    this.path = where.path;
+    this.ip = where.ip;
+    this.tokens = burst;
+    this.at = now;
+    this.#endpoint = endpoint;
+    this.#reauthenticate = reauthenticate;
+  }
+
+  get v1(): boolean {
+    return this.live.v1;
+  }
+
+  get principal(): Principal {
+    return this.live.principal;
+  }
+
+  reauthenticate(token: string): Promise<void> {
+    // A proxied socket has no endpoint here: its frames belong to the upstream.
+    if (this.#endpoint === undefined) return Promise.resolve();
+    return this.#reauthenticate(this, this.#endpoint, token);
+  }
+}
+
+/**
  * The WebSocket gate: decides during the HTTP upgrade, before any socket exists, who may open
  * which endpoint. Framework-neutral: give its `handleUpgrade` to any `http.Server`'s `upgrade`.
  */
@@ -78,6 +129,12 @@ export class Gate {
   readonly #timers: Timers;
   #heartbeat: unknown;
   #draining = false;
+  /** Every accepted socket's state, for the listeners below. */
+  readonly #accepted = new WeakMap<WebSocket, Accepted>();
+  /** The first `message` listener of every accepted socket, made once: see {@link #metered}. */
+  readonly #meter: (this: WebSocket) => void;
+  readonly #reauthenticateSocket = (accepted: Accepted, endpoint: Endpoint, token: string) =>
+    this.#reauthenticate(accepted.live, endpoint, accepted, token);
 
   constructor(options: GateOptions) {
     this.#o = {
@@ -116,6 +173,10 @@ export class Gate {
       beat(this.#registry);
     };
     this.#heartbeat = this.#timers.setTimeout(heartbeat, this.#limits.heartbeatMs);
+    const metered = (ws: WebSocket) => this.#metered(ws);
+    this.#meter = function (this: WebSocket) {
+      metered(this);
+    };
   }
 
   /** Serves `path` to sockets whose credential satisfies `policy`. */
@@ -309,32 +370,57 @@ export class Gate {
       ...(events?.ended === undefined ? {} : { onEnd: events.ended }),
     });
     events?.opened?.();
-    this.#registry.add(ws, principal, false, {
+    const live = this.#registry.add(ws, principal, false, {
       close: (error) => pipe.close(closeFrame(error), upstreamCloseForKick(error)),
       beat: () => pipe.beat(),
     });
-    const where: Where = { path: request.path, ip: request.ip };
     this.#o.onAccept?.({ path: request.path, transport: principal.transport, durationMs });
     // Before the pipe's listener: the message that crosses the limit never reaches the upstream.
-    this.#limitMessages(ws, (error) => {
-      this.#report(error, where, undefined, null, true);
-      pipe.close(closeFrame(error), upstreamCloseForKick(error));
-    });
+    this.#limitMessages(ws, live, request, undefined);
   }
 
-  /** Counts each message against the connection's rate; `overLimit` hears of the one past it. */
-  #limitMessages(ws: WebSocket, overLimit: (error: WsgateError) => void): void {
-    const bucket = new TokenBucket(
-      this.#limits.messageRate,
+  /**
+   * Counts each message of an accepted socket against its rate, with the one listener every
+   * socket shares, put first: the message that crosses the limit is the last one the endpoint
+   * (or the upstream) sees. The state is the socket's {@link Accepted}.
+   */
+  #limitMessages(
+    ws: WebSocket,
+    live: LiveSocket,
+    where: Where,
+    endpoint: Endpoint | undefined,
+  ): Accepted {
+    const accepted = new Accepted(
+      live,
+      where,
       this.#limits.messageBurst,
       this.#o.clock(),
+      endpoint,
+      this.#reauthenticateSocket,
     );
-    const onMessage = this.#o.onMessage;
-    ws.prependListener('message', () => {
-      onMessage?.();
-      if (!bucket.take(this.#o.clock()))
-        overLimit(new WsgateError('rate_limited', 'Too many messages', { retryAfter: 1 }));
-    });
+    this.#accepted.set(ws, accepted);
+    ws.prependListener('message', this.#meter);
+    return accepted;
+  }
+
+  /** One message on an accepted socket: O(1), and nothing allocated unless it is one too many. */
+  #metered(ws: WebSocket): void {
+    this.#o.onMessage?.();
+    const accepted = this.#accepted.get(ws);
+    if (accepted === undefined) return;
+    const { messageRate: rate, messageBurst: burst } = this.#limits;
+    const now = this.#o.clock();
+    const tokens = Math.min(burst, accepted.tokens + ((now - accepted.at) / 1000) * rate);
+    accepted.at = now;
+    if (tokens >= 1) {
+      accepted.tokens = tokens - 1;
+      return;
+    }
+    accepted.tokens = tokens;
+    const error = new WsgateError('rate_limited', 'Too many messages', { retryAfter: 1 });
+    this.#report(error, accepted, undefined, null, true);
+    if (accepted.live.upstream) accepted.live.upstream.close(error);
+    else closeWithError(ws, error);
   }
 
   #extract(request: HandshakeRequest, policy: Policy): Credential | undefined {
@@ -408,25 +494,14 @@ export class Gate {
   ): void {
     if (this.#draining) return closeWithError(ws, new WsgateError('draining'));
     const live = this.#registry.add(ws, principal, request.offeredV1);
-    // What the socket's listeners keep for reports: not the request and the credential in it.
-    const where: Where = { path: request.path, ip: request.ip };
     this.#o.onAccept?.({
       path: request.path,
       transport: principal.transport,
       ...(durationMs === undefined ? {} : { durationMs }),
     });
-    ws.on('pong', () => {
-      live.alive = true;
-    });
-    // First in line: the message that crosses the limit is the last one the endpoint sees.
-    this.#limitMessages(ws, (error) => this.#closeWith(ws, where, null, error));
-    const control: SocketControl = {
-      v1: request.offeredV1,
-      get principal() {
-        return live.principal;
-      },
-      reauthenticate: (token) => this.#reauthenticate(live, endpoint, where, token),
-    };
+    // What the socket keeps for reports is its path and address: not the request and the
+    // credential in it. It is also the endpoint's control of the socket.
+    const control = this.#limitMessages(ws, live, request, endpoint);
     try {
       endpoint.handler(ws, principal, request, control);
     } catch (err) {
@@ -525,7 +600,12 @@ export class Gate {
     this.#o.onReject?.(event);
   }
 
-  #reauthenticate(live: LiveSocket, endpoint: Endpoint, where: Where, token: string) {
+  #reauthenticate(
+    live: LiveSocket,
+    endpoint: Endpoint,
+    where: Where,
+    token: string,
+  ): Promise<void> {
     return reauthenticate(live, token, {
       authenticate: (credential) => this.#authenticate(credential, endpoint.policy),
       renew: (principal) => this.#registry.renew(live, principal),

@@ -43,7 +43,7 @@ export interface RegistryOptions {
  * their expiry deadlines in one queue with one timer.
  */
 export class SocketRegistry {
-  readonly #all = new Set<LiveSocket>();
+  readonly #all = new Map<WebSocket, LiveSocket>();
   readonly #bySession = new Map<string, Set<LiveSocket>>();
   readonly #byUser = new Map<string, Set<LiveSocket>>();
   readonly #queue = new DeadlineQueue<LiveSocket>();
@@ -52,11 +52,27 @@ export class SocketRegistry {
   readonly #onClose: RegistryOptions['onClose'];
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
+  /**
+   * The `close` and `pong` listeners of every socket, made once: `ws` calls them on the socket, so
+   * no socket needs listeners of its own (closures that would each keep their scope alive).
+   */
+  readonly #closed: (this: WebSocket) => void;
+  readonly #ponged: (this: WebSocket) => void;
 
   constructor(options: RegistryOptions) {
     this.#clock = options.clock;
     this.#warnBeforeMs = options.warnBeforeMs ?? 60_000;
     this.#onClose = options.onClose;
+    const all = this.#all;
+    const remove = (live: LiveSocket) => this.#remove(live);
+    this.#closed = function (this: WebSocket) {
+      const live = all.get(this);
+      if (live) remove(live);
+    };
+    this.#ponged = function (this: WebSocket) {
+      const live = all.get(this);
+      if (live) live.alive = true;
+    };
   }
 
   get size(): number {
@@ -65,6 +81,11 @@ export class SocketRegistry {
 
   [Symbol.iterator](): IterableIterator<LiveSocket> {
     return this.#all.values();
+  }
+
+  /** The entry of an open socket. */
+  get(ws: WebSocket): LiveSocket | undefined {
+    return this.#all.get(ws);
   }
 
   /** Open sockets of a user (for the per-user connection limit). */
@@ -82,10 +103,12 @@ export class SocketRegistry {
       warned: false,
       ...(upstream === undefined ? {} : { upstream }),
     };
-    this.#all.add(live);
+    this.#all.set(ws, live);
     this.#index(live);
     this.#schedule(live);
-    ws.once('close', () => this.#remove(live));
+    ws.on('close', this.#closed);
+    // A proxied socket's pipe answers and checks the heartbeat of both legs itself.
+    if (upstream === undefined) ws.on('pong', this.#ponged);
     return live;
   }
 
@@ -130,7 +153,7 @@ export class SocketRegistry {
   checkExpiry(): void {
     const now = this.#clock();
     for (const { at, item: live } of this.#queue.popDue(now)) {
-      if (live.next !== at || !this.#all.has(live)) continue; // a stale entry
+      if (live.next !== at || this.#all.get(live.ws) !== live) continue; // a stale entry
       const exp = (live.principal.claims?.exp ?? Infinity) * 1000;
       if (exp <= now) {
         live.next = undefined;
@@ -200,7 +223,8 @@ export class SocketRegistry {
   }
 
   #remove(live: LiveSocket): void {
-    if (!this.#all.delete(live)) return;
+    if (this.#all.get(live.ws) !== live) return;
+    this.#all.delete(live.ws);
     this.#unindex(live);
   }
 
