@@ -38,6 +38,8 @@ export class Metrics {
   /** Messages in and out, counted as plain numbers on the hot path; the counters read them at each scrape. */
   #messagesIn = 0;
   #messagesOut = 0;
+  /** Accepted handshakes per credential transport, counted the same way. */
+  readonly #accepted = new Map<string, number>();
   /** Under `--workers`: where the sum over every worker comes from (the primary gathers it). */
   #aggregate: (() => Promise<string>) | undefined;
 
@@ -49,11 +51,20 @@ export class Metrics {
       registers,
       collect: (): void => open.set(this.#openConnections()),
     });
+    const accepted = this.#accepted;
+    const reportedAccepted = new Map<string, number>();
     this.handshakes = new Counter({
       name: 'wsgate_handshakes_total',
       help: 'WebSocket handshakes by credential transport and outcome (accepted, or the error code)',
       labelNames: ['transport', 'outcome'],
       registers,
+      collect(): void {
+        for (const [transport, now] of accepted) {
+          const delta = now - (reportedAccepted.get(transport) ?? 0);
+          if (delta > 0) this.inc({ transport, outcome: 'accepted' }, delta);
+          reportedAccepted.set(transport, now);
+        }
+      },
     });
     const counted = (read: () => number) => {
       let reported = 0;
@@ -127,6 +138,11 @@ export class Metrics {
   /** One message received: a number incremented, no allocation (once per message). */
   countIn(): void {
     this.#messagesIn += 1;
+  }
+
+  /** One accepted handshake (`outcome="accepted"` of `wsgate_handshakes_total`), counted as {@link countIn}. */
+  countAccepted(transport: string): void {
+    this.#accepted.set(transport, (this.#accepted.get(transport) ?? 0) + 1);
   }
 
   /** `count` messages sent (see {@link countIn}). */

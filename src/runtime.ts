@@ -468,7 +468,7 @@ export function buildGate(runtime: Runtime, options: NodeOptions = {}, metrics?:
         .catch((err: unknown) => runtime.log.error({ err }, 'audit failed'));
     },
     onAccept: (event) => {
-      metrics?.handshakes.inc({ transport: event.transport ?? 'none', outcome: 'accepted' });
+      metrics?.countAccepted(event.transport ?? 'none');
       if (event.durationMs !== undefined)
         metrics?.handshakeSeconds.observe(event.durationMs / 1000);
     },

@@ -32,10 +32,20 @@ export function authorizationOf(req: {
   readonly rawHeaders: readonly string[];
   readonly headers: { readonly authorization?: string | undefined };
 }): string | string[] | undefined {
-  const values: string[] = [];
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]?.toLowerCase() === 'authorization')
-      values.push(req.rawHeaders[i + 1] ?? '');
+  // Counted without lower-casing (or keeping) every header name: one handshake, one pass.
+  const { rawHeaders } = req;
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (isAuthorization(rawHeaders[i] as string)) count += 1;
   }
-  return values.length > 1 ? values : req.headers.authorization;
+  if (count < 2) return req.headers.authorization;
+  const values: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (isAuthorization(rawHeaders[i] as string)) values.push(rawHeaders[i + 1] ?? '');
+  }
+  return values;
+}
+
+function isAuthorization(name: string): boolean {
+  return name.length === 13 && (name === 'authorization' || name.toLowerCase() === 'authorization');
 }

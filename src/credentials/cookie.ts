@@ -14,6 +14,7 @@ export const csrfRefreshCookie = 'csrf_refresh_token';
 export const cookie: Transport = {
   name: 'cookie',
   extract(request, options) {
+    if (!request.hasQuery) return undefined;
     const csrf = request.query.getAll('csrf_token');
     if (csrf.length === 0) return undefined;
     if (csrf.length > 1) throw new WsgateError('ambiguous_credential');

@@ -10,6 +10,7 @@ const jwtLike = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 export const queryToken: Transport = {
   name: 'ticket',
   extract(request, options) {
+    if (!request.hasQuery) return undefined;
     const values = request.query.getAll('token');
     if (values.length === 0) return undefined;
     if (values.length > 1) throw new WsgateError('ambiguous_credential');

@@ -12,7 +12,10 @@ export const maxUrlLength = 4096;
 /** What the gate reads from an upgrade request, parsed once. */
 export interface HandshakeRequest {
   readonly path: string;
+  /** The query string's parameters, parsed on first use. */
   readonly query: URLSearchParams;
+  /** Whether the request target has a query string at all (cheaper than parsing it). */
+  readonly hasQuery: boolean;
   /** Subprotocols the client offered, in order. */
   readonly protocols: readonly string[];
   /** The client offered `wsgate.v1`: failures are reported as close codes after the upgrade. */
@@ -27,9 +30,9 @@ export interface HandshakeRequest {
 
 const tchar = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-function parseProtocols(header: string | undefined): string[] {
+function parseProtocols(header: string | undefined): readonly string[] {
   // A present but blank header is malformed (RFC 6455 §4.1): it fails the token check below.
-  if (header === undefined) return [];
+  if (header === undefined) return noProtocols;
   const list = header.split(',').map((p) => p.trim());
   for (const p of list) {
     if (!tchar.test(p))
@@ -63,30 +66,61 @@ export function parseCookies(header: string | undefined): Map<string, string> {
   return cookies;
 }
 
+/** No subprotocols offered: shared, never changed. */
+const noProtocols: readonly string[] = Object.freeze([]);
+
+/**
+ * An upgrade request as the gate reads it: the headers are read once, and the query and the
+ * cookies only when asked for (most handshakes carry neither). A class, so that its methods are
+ * shared rather than made for each handshake; it keeps the few header values it needs, never the
+ * request itself (an accepted socket may hold on to this object).
+ */
+class ParsedHandshake implements HandshakeRequest {
+  readonly path: string;
+  readonly protocols: readonly string[];
+  readonly offeredV1: boolean;
+  readonly origin: string | undefined;
+  readonly host: string | undefined;
+  readonly ip: string;
+  readonly authorization: string | string[] | undefined;
+  readonly #search: string;
+  readonly #cookieHeader: string | undefined;
+  #query: URLSearchParams | undefined;
+  #cookies: Map<string, string> | undefined;
+
+  constructor(req: IncomingMessage) {
+    const target = req.url ?? '/';
+    if (target.length > maxUrlLength)
+      throw new WsgateError('invalid_request', 'Request target too long');
+    const q = target.indexOf('?');
+    this.path = q === -1 ? target : target.slice(0, q);
+    this.#search = q === -1 ? '' : target.slice(q + 1);
+    const { headers } = req;
+    this.protocols = parseProtocols(headers['sec-websocket-protocol']);
+    this.offeredV1 = this.protocols.length > 0 && this.protocols.includes(v1Protocol);
+    this.origin = headers.origin;
+    this.host = headers.host;
+    this.ip = req.socket.remoteAddress ?? '';
+    this.authorization = authorizationOf(req);
+    this.#cookieHeader = headers.cookie;
+  }
+
+  get query(): URLSearchParams {
+    this.#query ??= new URLSearchParams(this.#search);
+    return this.#query;
+  }
+
+  get hasQuery(): boolean {
+    return this.#search !== '';
+  }
+
+  cookie(name: string): string | undefined {
+    this.#cookies ??= parseCookies(this.#cookieHeader);
+    return this.#cookies.get(name);
+  }
+}
+
 /** Reads an upgrade request. Throws `invalid_request` for a malformed target or subprotocol list. */
 export function parseHandshake(req: IncomingMessage): HandshakeRequest {
-  const target = req.url ?? '/';
-  if (target.length > maxUrlLength)
-    throw new WsgateError('invalid_request', 'Request target too long');
-  const q = target.indexOf('?');
-  const path = q === -1 ? target : target.slice(0, q);
-  const query = new URLSearchParams(q === -1 ? '' : target.slice(q + 1));
-  const protocols = parseProtocols(req.headers['sec-websocket-protocol']);
-  // Only the header is kept, not the request: an accepted socket may hold on to this object.
-  const cookieHeader = req.headers.cookie;
-  let cookies: Map<string, string> | undefined;
-  return {
-    path,
-    query,
-    protocols,
-    offeredV1: protocols.includes(v1Protocol),
-    origin: req.headers.origin,
-    host: req.headers.host,
-    ip: req.socket.remoteAddress ?? '',
-    authorization: authorizationOf(req),
-    cookie(name) {
-      cookies ??= parseCookies(cookieHeader);
-      return cookies.get(name);
-    },
-  };
+  return new ParsedHandshake(req);
 }

@@ -9,13 +9,17 @@ import type { Transport } from './credential.js';
 export const subprotocol: Transport = {
   name: 'subprotocol',
   extract(request) {
-    const carriers = request.protocols.filter((p) => p.startsWith(bearerProtocolPrefix));
-    if (carriers.length === 0) return undefined;
-    if (carriers.length > 1) throw new WsgateError('ambiguous_credential');
+    let carrier: string | undefined;
+    for (const p of request.protocols) {
+      if (!p.startsWith(bearerProtocolPrefix)) continue;
+      if (carrier !== undefined) throw new WsgateError('ambiguous_credential');
+      carrier = p;
+    }
+    if (carrier === undefined) return undefined;
     if (!request.offeredV1) {
       throw new WsgateError('invalid_request', 'wsgate.bearer.* must be offered with wsgate.v1');
     }
-    const token = (carriers[0] as string).slice(bearerProtocolPrefix.length);
+    const token = carrier.slice(bearerProtocolPrefix.length);
     if (token === '') throw new WsgateError('invalid_request', 'Empty bearer subprotocol');
     return { transport: 'subprotocol', value: token };
   },

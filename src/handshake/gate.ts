@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { WsgateError, catalogue, closeFrame, isWsgateError, truncateReason } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { backgroundTimers, type Clock, type Timers } from '../clock.js';
-import type { Credential, TransportName } from '../credentials/credential.js';
+import type { Credential, ExtractOptions, TransportName } from '../credentials/credential.js';
 import { handshakeTransports } from '../credentials/transports.js';
 import { parseHandshake, v1Protocol, type HandshakeRequest } from '../credentials/request.js';
 import { MemoryTicketStore, type TicketStore } from '../credentials/tickets.js';
@@ -45,6 +45,11 @@ interface Endpoint {
 interface ProxyTarget {
   readonly route: ProxyRoute;
   readonly suffix: string;
+}
+
+/** A raw socket's `error` listener, shared by all: an error ends the socket. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 function tooManyForUser(): WsgateError {
@@ -133,6 +138,9 @@ export class Gate {
   readonly #accepted = new WeakMap<WebSocket, Accepted>();
   /** The first `message` listener of every accepted socket, made once: see {@link #metered}. */
   readonly #meter: (this: WebSocket) => void;
+  /** What the transports are told, made once: for refresh-token endpoints and for the rest. */
+  readonly #extractAccess: ExtractOptions;
+  readonly #extractRefresh: ExtractOptions;
   readonly #reauthenticateSocket = (accepted: Accepted, endpoint: Endpoint, token: string) =>
     this.#reauthenticate(accepted.live, endpoint, accepted, token);
 
@@ -144,6 +152,9 @@ export class Gate {
       clock: options.clock ?? Date.now,
     };
     this.#limits = { ...defaultGateLimits, ...options.limits };
+    const allowQueryTokens = options.allowQueryTokens ?? false;
+    this.#extractAccess = { refresh: false, allowQueryTokens };
+    this.#extractRefresh = { refresh: true, allowQueryTokens };
     this.#buckets =
       options.handshakeBuckets ??
       new TokenBuckets({ rate: this.#limits.handshakeRate, burst: this.#limits.handshakeBurst });
@@ -241,7 +252,7 @@ export class Gate {
 
   /** The `upgrade` listener for an `http.Server`. Never throws; every failure is answered. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     this.#handle(req, socket, head).catch((err: unknown) => {
       this.#o.log?.error({ err }, 'handshake failed');
       writeHttpError(socket, new WsgateError('internal_error'));
@@ -424,10 +435,7 @@ export class Gate {
   }
 
   #extract(request: HandshakeRequest, policy: Policy): Credential | undefined {
-    const options = {
-      refresh: policy.requirement === 'refresh',
-      allowQueryTokens: this.#o.allowQueryTokens ?? false,
-    };
+    const options = policy.requirement === 'refresh' ? this.#extractRefresh : this.#extractAccess;
     let found: Credential | undefined;
     for (const transport of handshakeTransports) {
       const credential = transport.extract(request, options);

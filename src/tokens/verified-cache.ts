@@ -1,4 +1,4 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import { hash, type KeyObject } from 'node:crypto';
 import type { KeySet } from './keys.js';
 import type { TokenClaims } from './claims.js';
 
@@ -27,7 +27,8 @@ export const maxCachedTokenLength = 2048;
  */
 export function cacheKey(token: string): string | undefined {
   if (token.length > maxCachedTokenLength) return undefined;
-  return createHash('sha256').update(token).digest('base64url');
+  // One call, no Hash object: this runs on every handshake, cached or not.
+  return hash('sha256', token, 'base64url');
 }
 
 /** A verified token: its claims, what they were checked against, and its raw `nbf`. */
