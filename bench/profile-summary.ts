@@ -5,11 +5,12 @@ import { parseArgs } from 'node:util';
  * Prints where a `--cpu-prof` profile spent its time: the functions with the most self time and
  * the share of each.
  *
- *     node --import tsx bench/profile-summary.ts <file.cpuprofile> [top] [--from=<function>] [--cpu-us=<n>]
+ *     node --import tsx bench/profile-summary.ts <file.cpuprofile> [top] [--from=<function>] [--to=<function>] [--cpu-us=<n>]
  *
  * `--from` counts only the samples from the first one whose stack holds that function on (e.g.
  * `handleUpgrade`: the first handshake), leaving out the start-up and the tokens minted for the
- * run. `--cpu-us` is the server CPU per operation the bench measured: each function's share of
+ * run; `--to` stops at the first one after that whose stack holds another (e.g. `socketOnClose`:
+ * the first socket closed, where a fan-out run ends). `--cpu-us` is the server CPU per operation the bench measured: each function's share of
  * the busy time (idle left out) is then also given in microseconds per operation.
  */
 
@@ -26,7 +27,7 @@ interface Profile {
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { from: { type: 'string' }, 'cpu-us': { type: 'string' } },
+  options: { from: { type: 'string' }, to: { type: 'string' }, 'cpu-us': { type: 'string' } },
 });
 const [file, topArg] = positionals;
 if (!file)
@@ -50,8 +51,13 @@ if (values.from !== undefined) {
   first = profile.samples.findIndex((id) => holds(id, values.from as string));
   if (first === -1) throw new Error(`no sample under ${values.from}`);
 }
+let end = profile.samples.length;
+if (values.to !== undefined) {
+  const to = profile.samples.findIndex((id, i) => i > first && holds(id, values.to as string));
+  if (to !== -1) end = to;
+}
 const self = new Map<number, number>();
-for (let i = first; i < profile.samples.length; i++) {
+for (let i = first; i < end; i++) {
   const id = profile.samples[i] as number;
   // A sample's time is the delta to the next one.
   self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i + 1] ?? 0));
