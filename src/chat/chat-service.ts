@@ -100,6 +100,8 @@ export class ChatService {
     this.rooms = new Rooms<Member>({
       // Per member of every broadcast: the slow-consumer check and one write of the shared frame.
       write: (member, frame) => {
+        // A member whose join is reading the room's history holds what arrives meanwhile.
+        if (member.held !== undefined) return this.#write(member, framePayload(frame));
         const { ws } = member;
         if (ws.readyState !== ws.OPEN) return;
         if (ws.bufferedAmount > maxBuffered)
