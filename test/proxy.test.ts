@@ -347,12 +347,74 @@ describe('proxy mode', () => {
       4401,
     ]);
     // wsgate's subprotocols alone reach the backend as none, and wsgate answers none: the
-    // handshake fails, for a browser too (docs/proxy.md says to use a ticket or the cookie then).
+    // handshake fails, for a browser too, unless the client offered wsgate.proxy as well.
     const strict = new WebSocket(wsUrl(server, '/app'), ['wsgate.v1', `wsgate.bearer.${token}`]);
     const failed = await new Promise<Error>((resolve) => strict.once('error', resolve));
     assert.match(failed.message, /Server sent no subprotocol/);
-    for (const outcome of [byTicket, beside]) if (outcome.kind === 'open') outcome.socket.close();
+    const marked = await connect(wsUrl(server, '/app'), {
+      ...echo,
+      protocols: ['wsgate.v1', 'wsgate.proxy', `wsgate.bearer.${token}`],
+    });
+    assert.deepEqual(marked.kind === 'open' && [marked.protocol, marked.messages], [
+      'wsgate.proxy',
+      ['hi'],
+    ]);
+    for (const outcome of [byTicket, beside, marked]) {
+      if (outcome.kind === 'open') outcome.socket.close();
+    }
     await until(() => upstream.open === 0);
+  });
+
+  it('never forwards wsgate.proxy, and answers it only when the upstream chose none', async () => {
+    const none = await pair('/app', ['wsgate.v1', 'wsgate.proxy', `wsgate.bearer.${token}`], {});
+    assert.equal(none.near.handshake.protocol, 'wsgate.proxy');
+    assert.equal(none.far.headers['sec-websocket-protocol'], undefined);
+    const own = await pair(
+      '/app',
+      ['wsgate.proxy', 'chat.v2', 'wsgate.v1', `wsgate.bearer.${token}`],
+      {},
+    );
+    assert.equal(own.near.handshake.protocol, 'chat.v2');
+    assert.deepEqual(own.far.headers['sec-websocket-protocol'], ['chat.v2']);
+    // wsgate.proxy stands in for wsgate.v1 beside the bearer subprotocol, and with any other
+    // transport; a refusal is then an HTTP status, as for any client that did not offer wsgate.v1.
+    const alone = await pair('/app', ['wsgate.proxy', `wsgate.bearer.${token}`], {});
+    assert.equal(alone.near.handshake.protocol, 'wsgate.proxy');
+    const header = await pair('/app', ['wsgate.proxy']);
+    assert.equal(header.near.handshake.protocol, 'wsgate.proxy');
+    for (const { far } of [none, own, alone, header]) {
+      assert.ok(!far.rawHeaders.join('\n').includes('wsgate.proxy'), far.url);
+    }
+    const plain = await connect(wsUrl(server, '/app'), {
+      protocols: ['wsgate.proxy', 'wsgate.bearer.not-a-token'],
+    });
+    assert.equal(plain.kind === 'http' && plain.status, 401);
+    const v1 = await connect(wsUrl(server, '/app'), {
+      protocols: ['wsgate.v1', 'wsgate.proxy', 'wsgate.bearer.not-a-token'],
+    });
+    assert.deepEqual(v1.kind === 'open' && [v1.protocol, v1.close?.code], ['wsgate.v1', 4401]);
+    for (const { near } of [none, own, alone, header]) near.ws.close();
+    await until(() => upstream.open === 0);
+  });
+
+  it('selects wsgate.v1 over wsgate.proxy on its own endpoints, and wsgate.proxy offered alone', async () => {
+    const v1 = await connect(wsUrl(server, '/secured-ws'), {
+      protocols: ['wsgate.proxy', 'wsgate.v1', `wsgate.bearer.${token}`],
+      messages: 1,
+    });
+    assert.deepEqual(v1.kind === 'open' && [v1.protocol, v1.messages], [
+      'wsgate.v1',
+      ['Welcome johndoe!'],
+    ]);
+    const alone = await connect(wsUrl(server, '/secured-ws'), {
+      protocols: ['wsgate.proxy', `wsgate.bearer.${token}`],
+      messages: 1,
+    });
+    assert.deepEqual(alone.kind === 'open' && [alone.protocol, alone.messages], [
+      'wsgate.proxy',
+      ['Welcome johndoe!'],
+    ]);
+    for (const outcome of [v1, alone]) if (outcome.kind === 'open') outcome.socket.close();
   });
 
   it('has no first-message authentication: a v1 client without a credential gets 4401', async () => {

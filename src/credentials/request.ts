@@ -4,7 +4,7 @@ import { authorizationOf } from './authorization-header.js';
 import { v1Protocol } from '../protocol/subprotocols.js';
 
 // The wire names are defined once, in the browser-safe protocol module the client also uses.
-export { v1Protocol, bearerProtocolPrefix } from '../protocol/subprotocols.js';
+export { v1Protocol, bearerProtocolPrefix, proxyProtocol } from '../protocol/subprotocols.js';
 
 /** Longest request target accepted on a handshake (the query may carry a ticket or token). */
 export const maxUrlLength = 4096;

@@ -7,7 +7,12 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { backgroundTimers, type Clock, type Timers } from '../clock.js';
 import type { Credential, ExtractOptions, TransportName } from '../credentials/credential.js';
 import { handshakeTransports } from '../credentials/transports.js';
-import { parseHandshake, v1Protocol, type HandshakeRequest } from '../credentials/request.js';
+import {
+  parseHandshake,
+  proxyProtocol,
+  v1Protocol,
+  type HandshakeRequest,
+} from '../credentials/request.js';
 import { MemoryTicketStore, type TicketStore } from '../credentials/tickets.js';
 import { principalKey } from '../credentials/principal.js';
 import type { TokenClaims } from '../tokens/claims.js';
@@ -20,7 +25,12 @@ import type { RateBuckets, Release } from './shared-limits.js';
 import { closeWithError } from '../sockets/io.js';
 import { SocketRegistry, type LiveSocket } from '../sockets/registry.js';
 import { proxyRoute, type ProxyRoute, type ProxyRouteOptions } from '../proxy/route.js';
-import { dialForClient, findProxyRoute, type ProxyOptions } from '../proxy/connect.js';
+import {
+  clientProtocol,
+  dialForClient,
+  findProxyRoute,
+  type ProxyOptions,
+} from '../proxy/connect.js';
 import { Pipe } from '../proxy/pipe.js';
 import {
   defaultGateLimits,
@@ -124,7 +134,7 @@ export class Gate {
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #proxies: ProxyRoute[] = [];
   readonly #wss: WebSocketServer;
-  /** Upgrades proxied clients with the subprotocol their upstream chose; pings pass through. */
+  /** Upgrades proxied clients with the subprotocol of {@link clientProtocol}; pings pass through. */
   readonly #proxyWss: WebSocketServer;
   readonly #upstreamProtocols = new WeakMap<IncomingMessage, string | false>();
   readonly #buckets: RateBuckets;
@@ -163,7 +173,7 @@ export class Gate {
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: this.#limits.maxPayload,
-      handleProtocols: (protocols) => (protocols.has(v1Protocol) ? v1Protocol : false),
+      handleProtocols: selectOwnProtocol,
     });
     this.#proxyWss = new WebSocketServer({
       noServer: true,
@@ -359,7 +369,7 @@ export class Gate {
       socket.destroy();
       return;
     }
-    this.#upstreamProtocols.set(req, protocol === '' ? false : protocol);
+    this.#upstreamProtocols.set(req, clientProtocol(protocol, request.protocols));
     this.#proxyWss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', this.#onSocketError);
       this.#acceptProxied(ws, upstream, principal, request, performance.now() - started);
@@ -659,6 +669,16 @@ function upstreamCloseForKick(error: WsgateError): { code: number; reason: strin
     default:
       return { code: CloseCode.policyViolation, reason: truncateReason(error.message) };
   }
+}
+
+/**
+ * The subprotocol wsgate selects where it speaks itself (its own endpoints, a refusal told as a
+ * close code): `wsgate.v1`, else `wsgate.proxy` (a client that expected a proxied route still gets
+ * a handshake it accepts), else none.
+ */
+function selectOwnProtocol(protocols: Set<string>): string | false {
+  if (protocols.has(v1Protocol)) return v1Protocol;
+  return protocols.has(proxyProtocol) ? proxyProtocol : false;
 }
 
 /** Creates a gate; see {@link Gate}. */

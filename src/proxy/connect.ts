@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WsgateError } from '../errors.js';
 import { clientAddress, forwardedProto, type TrustedProxy } from '../client-address.js';
-import type { HandshakeRequest } from '../credentials/request.js';
+import { proxyProtocol, type HandshakeRequest } from '../credentials/request.js';
 import type { Principal } from '../credentials/principal.js';
 import {
   DialError,
@@ -56,6 +56,16 @@ export function findProxyRoute(
   }
   if (best?.route.prefix) checkSuffix(best.suffix);
   return best;
+}
+
+/**
+ * The subprotocol a proxied client gets: the one its upstream chose (`''` for none), else
+ * `wsgate.proxy` when the client offered it, so that a browser accepts the handshake, else none.
+ * Never `wsgate.v1`: the stream is the upstream's.
+ */
+export function clientProtocol(upstream: string, offered: readonly string[]): string | false {
+  if (upstream !== '') return upstream;
+  return offered.includes(proxyProtocol) ? proxyProtocol : false;
 }
 
 /**
