@@ -15,6 +15,7 @@ import {
 } from './index.js';
 import { eventWaiter } from '../../test/support/client-events.js';
 import { manualTimers } from '../../test/support/timers.js';
+import { startUpstream, type Upstream } from '../../test/support/upstream.js';
 
 /** Every client a test made, closed after it so no reconnect timer outlives the test. */
 const clients: WsgateClient[] = [];
@@ -456,6 +457,117 @@ describe('WsgateClient on /chat', () => {
   });
 });
 
+describe('WsgateClient on a route wsgate proxies to a backend (raw mode)', () => {
+  let upstream: Upstream;
+  let server: TestServer;
+  let token: string;
+
+  before(async () => {
+    // A backend that selects no subprotocol (FastAPI's `accept()`), or chat.v2 when offered.
+    upstream = await startUpstream({
+      protocol: (offered) => (offered.has('chat.v2') ? 'chat.v2' : false),
+    });
+    server = await startTestServer(
+      { proxy: [`/app=${upstream.url}/ws`] },
+      { gateLimits: { handshakeBurst: 100_000 } },
+    );
+    token = (await passwordGrant(server)).access_token;
+  });
+  afterEach(closeClients);
+  after(async () => {
+    await server.stop();
+    await upstream.close();
+  });
+
+  it('opens it where the backend selects no subprotocol, and passes text and binary as they are', async () => {
+    const c = client(server, '/app', { getToken: tokens(token).getToken });
+    const n = upstream.connections.length + 1;
+    const connected = next(c, 'state', (s) => s === 'connected');
+    c.connect();
+    await connected;
+    const far = await upstream.connection(n);
+    assert.equal(far.protocol, '');
+    assert.equal(far.headers['sec-websocket-protocol'], undefined, 'no wsgate.* subprotocol');
+    const text = next(c, 'text');
+    c.sendText('héllo');
+    assert.equal(await text, 'héllo');
+    const binary = next(c, 'binary');
+    c.sendBinary(new Uint8Array([0, 255, 7]));
+    assert.deepEqual([...new Uint8Array(await binary)], [0, 255, 7]);
+    assert.deepEqual(
+      far.messages.map((m) => [m.binary, [...m.data]]),
+      [
+        [false, [...Buffer.from('héllo')]],
+        [true, [0, 255, 7]],
+      ],
+    );
+  });
+
+  it("offers the backend's own subprotocols beside wsgate's, and the backend picks one", async () => {
+    const c = client(server, '/app', {
+      getToken: tokens(token).getToken,
+      subprotocols: ['chat.v2'],
+    });
+    const n = upstream.connections.length + 1;
+    const connected = next(c, 'state', (s) => s === 'connected');
+    c.connect();
+    await connected;
+    const far = await upstream.connection(n);
+    assert.equal(far.protocol, 'chat.v2');
+    assert.deepEqual(far.headers['sec-websocket-protocol'], ['chat.v2']);
+  });
+
+  it('counts an open socket as accepted: the backoff starts over after each one', async () => {
+    const timers = manualTimers();
+    const c = client(server, '/app', {
+      getToken: tokens(token).getToken,
+      timers,
+      random: () => 0.99,
+      backoff: { baseMs: 1000, maxMs: 100_000 },
+    });
+    const delays: number[] = [];
+    c.connect();
+    for (let i = 0; i < 3; i++) {
+      const n = upstream.connections.length + 1;
+      await next(c, 'state', (s) => s === 'connected');
+      const closed = next(c, 'closed');
+      // The backend fails each socket once it is open: retry with backoff.
+      (await upstream.connection(n)).ws.close(1011, 'backend error');
+      const event = await closed;
+      assert.ok(event.willReconnect);
+      delays.push(event.delayMs);
+      timers.advance(event.delayMs);
+    }
+    assert.deepEqual(delays, [990, 990, 990]);
+  });
+
+  it('does not count the open of a refusal (wsgate.v1, then 4401): stops after three', async () => {
+    const source = tokens('not.a.jwt');
+    const before = upstream.connections.length;
+    const c = client(server, '/app', { getToken: source.getToken });
+    const stopped = next(c, 'stopped');
+    c.connect();
+    assert.deepEqual(await stopped, { code: 4401, reason: 'Invalid authentication credentials' });
+    assert.equal(source.calls, 3);
+    assert.equal(upstream.connections.length, before, 'the backend never heard of it');
+  });
+
+  it('stops at 4410 when the session is logged out', async () => {
+    const { access_token } = await passwordGrant(server);
+    const c = client(server, '/app', { getToken: tokens(access_token).getToken });
+    const connected = next(c, 'state', (s) => s === 'connected');
+    c.connect();
+    await connected;
+    const stopped = next(c, 'stopped');
+    const res = await fetch(`${server.url}/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${access_token}` },
+    });
+    assert.equal(res.status, 204);
+    assert.deepEqual(await stopped, { code: 4410, reason: 'Session revoked (logout)' });
+  });
+});
+
 describe('WsgateClient without a connection', () => {
   afterEach(closeClients);
 
@@ -512,5 +624,14 @@ describe('WsgateClient without a connection', () => {
       () => new WsgateClient({ url: 'ws://127.0.0.1:9/chat', WebSocket, backoff: { baseMs: -1 } }),
       RangeError,
     );
+    const url = 'ws://127.0.0.1:9/app';
+    for (const subprotocols of [['wsgate.v1'], ['Wsgate.Proxy'], ['a b'], [''], ['x', 'x']]) {
+      assert.throws(
+        () => new WsgateClient({ url, WebSocket, protocol: 'raw', subprotocols }),
+        TypeError,
+        subprotocols.join(),
+      );
+    }
+    assert.throws(() => new WsgateClient({ url, WebSocket, subprotocols: ['chat.v2'] }), TypeError);
   });
 });

@@ -3,7 +3,7 @@ import { CloseCode, decideClose, type CloseStreak } from './close-codes.js';
 import { WsgateClientError } from './errors.js';
 import { Emitter } from './events.js';
 import { systemTimers, type Timers } from '../clock.js';
-import { bearerProtocolPrefix, v1Protocol } from '../protocol/subprotocols.js';
+import { bearerProtocolPrefix, proxyProtocol, v1Protocol } from '../protocol/subprotocols.js';
 import {
   roomPattern,
   type AckFrame,
@@ -24,7 +24,11 @@ import {
  */
 export interface WebSocketLike {
   readonly readyState: number;
-  send(data: string): void;
+  /** The subprotocol the server selected, once open. */
+  readonly protocol: string;
+  /** Set to `'arraybuffer'` in raw mode, so that binary frames arrive alike in browsers and Node. */
+  binaryType: string;
+  send(data: string | ArrayBuffer | ArrayBufferView): void;
   close(code?: number, reason?: string): void;
   onopen: Handler<unknown> | null;
   onmessage: Handler<{ data: unknown }> | null;
@@ -59,8 +63,14 @@ export interface WsgateClientOptions {
   random?: Random;
   /** The clock and timers for reconnect delays; defaults to the platform's (tests step their own). */
   timers?: Timers;
-  /** `chat` (default) speaks the JSON protocol; `raw` delivers every text frame as a `text` event. */
+  /**
+   * `chat` (default) speaks the JSON protocol; `raw` delivers every text frame as a `text` event:
+   * for the echo endpoints, and for a route that wsgate proxies to a backend (raw mode offers
+   * `wsgate.proxy`, so the handshake succeeds when the backend selects no subprotocol).
+   */
   protocol?: 'chat' | 'raw';
+  /** Raw mode: a proxied backend's own subprotocols, offered beside wsgate's; it picks one. */
+  subprotocols?: readonly string[];
 }
 
 /** `disconnected` → `connecting` → `connected`, back to `disconnected` on a drop; `closed` ends it. */
@@ -99,6 +109,8 @@ export interface ClientEvents {
   pong: PongFrame;
   /** Raw mode: each text frame. */
   text: string;
+  /** Raw mode: each binary frame (a proxied backend's). */
+  binary: ArrayBuffer;
   closed: ClosedEvent;
   stopped: StoppedEvent;
   credentialError: CredentialErrorEvent;
@@ -126,6 +138,8 @@ export class WsgateClient extends Emitter<ClientEvents> {
   readonly #backoff: Required<BackoffOptions>;
   readonly #random: Random;
   readonly #chat: boolean;
+  /** The subprotocols of every handshake, before any `wsgate.bearer.<token>`. */
+  readonly #offer: readonly string[];
   readonly #timers: Timers;
 
   #state: ClientState = 'disconnected';
@@ -138,7 +152,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
   #streak: CloseStreak = { unauthorized: 0, expired: 0 };
   #token: string | undefined;
   #needsToken = true;
-  /** Raw mode: whether the current socket has said anything yet (see #onText). */
+  /** Raw mode: whether the current socket has shown that it was accepted (see #onAccepted). */
   #greeted = false;
   #reauthenticating = false;
   /** The token whose `expiring` was answered: each token is replaced in band at most once. */
@@ -169,6 +183,8 @@ export class WsgateClient extends Emitter<ClientEvents> {
     this.#backoff = resolveBackoff(options.backoff);
     this.#random = options.random ?? Math.random;
     this.#chat = (options.protocol ?? 'chat') === 'chat';
+    const own = checkSubprotocols(options.subprotocols ?? [], this.#chat);
+    this.#offer = this.#chat ? [v1Protocol] : [...own, v1Protocol, proxyProtocol];
     this.#timers = options.timers ?? systemTimers;
   }
 
@@ -266,7 +282,12 @@ export class WsgateClient extends Emitter<ClientEvents> {
 
   /** Sends a text frame as it is (raw mode, or a frame the chat API does not cover). */
   sendText(data: string): void {
-    if (!this.#writeText(data)) throw notConnected();
+    if (!this.#writeRaw(data)) throw notConnected();
+  }
+
+  /** Sends a binary frame as it is (raw mode, to a proxied backend). */
+  sendBinary(data: ArrayBuffer | ArrayBufferView): void {
+    if (!this.#writeRaw(data)) throw notConnected();
   }
 
   async #open(): Promise<void> {
@@ -294,12 +315,20 @@ export class WsgateClient extends Emitter<ClientEvents> {
     this.#socket = socket;
     this.#greeted = false;
     socket.onopen = () => {
-      if (socket === this.#socket && !this.#chat) this.#setState('connected');
+      if (socket !== this.#socket || this.#chat) return;
+      // A refusal selects wsgate.v1 (see #onRaw); any other subprotocol is a proxied backend's,
+      // or wsgate.proxy for a backend that selected none: wsgate dials a backend only once the
+      // handshake has passed, so the socket is accepted.
+      if (socket.protocol !== v1Protocol) this.#onAccepted();
+      this.#setState('connected');
     };
+    if (!this.#chat) socket.binaryType = 'arraybuffer';
     socket.onmessage = (event) => {
-      if (socket !== this.#socket || typeof event.data !== 'string') return;
-      if (this.#chat) this.#onFrame(event.data);
-      else this.#onText(event.data);
+      if (socket !== this.#socket) return;
+      if (typeof event.data !== 'string') {
+        if (!this.#chat && event.data instanceof ArrayBuffer) this.#onRaw('binary', event.data);
+      } else if (this.#chat) this.#onFrame(event.data);
+      else this.#onRaw('text', event.data);
     };
     socket.onclose = (event) => {
       if (socket !== this.#socket) return;
@@ -312,7 +341,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
 
   /** The URL and subprotocols of the next handshake, with a credential fetched if one is due. */
   async #target(): Promise<{ url: string; protocols: string[] }> {
-    const protocols = [v1Protocol];
+    const protocols = [...this.#offer];
     if (this.#getToken) {
       if (this.#token === undefined || this.#needsToken) {
         this.#token = checkCredential(await this.#getToken(), 'getToken');
@@ -399,14 +428,18 @@ export class WsgateClient extends Emitter<ClientEvents> {
     this.emit('state', state);
   }
 
-  #onText(data: string): void {
+  #onRaw<K extends 'text' | 'binary'>(kind: K, data: ClientEvents[K]): void {
     // A wsgate.v1 socket is upgraded even when it is about to be refused with a close code, so
     // `open` proves nothing; the seed endpoints greet first, and that is the proof of acceptance.
-    if (!this.#greeted) {
-      this.#greeted = true;
-      this.#succeeded();
-    }
-    this.emit('text', data);
+    this.#onAccepted();
+    this.emit(kind, data);
+  }
+
+  /** Raw mode: the first sign that the current socket was accepted resets the backoff. */
+  #onAccepted(): void {
+    if (this.#greeted) return;
+    this.#greeted = true;
+    this.#succeeded();
   }
 
   #onFrame(data: string): void {
@@ -507,7 +540,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
     return this.#state === 'connected' && this.#writeFrame(frame);
   }
 
-  #writeText(data: string): boolean {
+  #writeRaw(data: string | ArrayBuffer | ArrayBufferView): boolean {
     return this.#state === 'connected' && this.#sendOnSocket(data);
   }
 
@@ -516,7 +549,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
     return this.#sendOnSocket(JSON.stringify(frame));
   }
 
-  #sendOnSocket(data: string): boolean {
+  #sendOnSocket(data: string | ArrayBuffer | ArrayBufferView): boolean {
     const socket = this.#socket;
     if (!socket || socket.readyState !== 1) return false;
     try {
@@ -576,6 +609,18 @@ function joinFrame(room: string, log: RoomLog): ClientFrame {
 
 function checkRoom(room: string): void {
   if (!roomPattern.test(room)) throw invalidRoom(room);
+}
+
+/** Raw mode's `subprotocols`: tokens a browser accepts, none of them wsgate's own. */
+function checkSubprotocols(protocols: readonly string[], chat: boolean): readonly string[] {
+  if (protocols.length > 0 && chat) throw new TypeError("subprotocols needs protocol: 'raw'");
+  for (const p of protocols) {
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p) || p.toLowerCase().startsWith('wsgate.')) {
+      throw new TypeError(`Not a backend subprotocol: ${JSON.stringify(p)}`);
+    }
+  }
+  if (new Set(protocols).size !== protocols.length) throw new TypeError('Repeated subprotocol');
+  return protocols;
 }
 
 function checkCredential(value: unknown, source: string): string {
