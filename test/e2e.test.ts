@@ -7,14 +7,9 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { browserSkip as skip, launchChromium } from './support/browser.js';
 import { passwordGrant, startTestServer, type TestServer } from './support/server.js';
-
-const chromiumPath = '/usr/bin/chromium';
-const skip =
-  !existsSync(chromiumPath) && process.env.CI !== 'true'
-    ? 'skipped: Chromium not installed (apt-get install chromium)'
-    : false;
 
 const shotDir = fileURLToPath(new URL('../test-results/e2e/', import.meta.url));
 const webDist = fileURLToPath(new URL('../web/dist/chat.js', import.meta.url));
@@ -130,18 +125,13 @@ describe('browser end-to-end (Chromium)', { skip }, () => {
 
   before(
     async () => {
-      if (!existsSync(chromiumPath))
-        assert.fail(`Chromium is missing at ${chromiumPath}; CI must apt-get install chromium`);
       if (!existsSync(webDist))
         assert.fail('web/dist/chat.js is missing: run `npm run build` before the browser suite');
       rmSync(shotDir, { recursive: true, force: true });
       mkdirSync(shotDir, { recursive: true });
       server = await startTestServer();
       base = server.url;
-      browser = await chromium.launch({
-        executablePath: chromiumPath,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      });
+      browser = await launchChromium();
       const viewport = { width: 1100, height: 700 };
       johnContext = await browser.newContext({ viewport });
       janeContext = await browser.newContext({ viewport });
@@ -401,8 +391,6 @@ describe('sign-in refusals in the browser (Chromium)', { skip }, () => {
 
   before(
     async () => {
-      if (!existsSync(chromiumPath))
-        assert.fail(`Chromium is missing at ${chromiumPath}; CI must apt-get install chromium`);
       mkdirSync(shotDir, { recursive: true });
       // Two failed sign-ins per minute and name, and one hash at a time with no queue: each
       // refusal is easy to reach. `test` is a disabled account.
@@ -413,10 +401,7 @@ describe('sign-in refusals in the browser (Chromium)', { skip }, () => {
       });
       base = server.url;
       await server.runtime.users.setDisabled('test', true);
-      browser = await chromium.launch({
-        executablePath: chromiumPath,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      });
+      browser = await launchChromium();
       context = await browser.newContext({ viewport: { width: 800, height: 600 } });
       context.setDefaultTimeout(waitTimeout);
     },
