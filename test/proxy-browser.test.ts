@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { browserSkip, clientBundle, launchChromium } from './support/browser.js';
+import { browserSkip, clientBundle, launchChromium, pageScript } from './support/browser.js';
+import { fencedSamples } from './support/doc-samples.js';
 import { ensureBuilt, startServeProcess, type ServeProcess } from './support/cli.js';
 import { passwordGrant } from './support/server.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
@@ -126,6 +127,29 @@ describe(
     });
 
     const app = () => wsUrl(server as ServeProcess, '/app');
+    /** The subprotocols a page offers with a ticket or the cookie. */
+    const offer = ['wsgate.v1', 'wsgate.proxy'];
+
+    /** Page-side: a ticket from `POST /ws-ticket`, fetched with the bearer token. */
+    const fetchTicket = () => `fetch('/ws-ticket', {
+      method: 'POST',
+      headers: { authorization: 'Bearer ' + ${JSON.stringify(token)} },
+    }).then((res) => res.json()).then((body) => body.ticket)`;
+    const ticket = () => page.evaluate<string>(fetchTicket());
+
+    /** Signs the browser in through `POST /session`; resolves with its CSRF value. */
+    async function signIn(): Promise<string> {
+      const base = (server as ServeProcess).url;
+      const answer = await context.request.post(`${base}/session`, {
+        form: { username: 'johndoe', password: 'secret', next: '/healthz' },
+        headers: { origin: base },
+        maxRedirects: 0,
+      });
+      assert.equal(answer.status(), 303);
+      const csrf = (await context.cookies(base)).find((c) => c.name === 'csrf_access_token');
+      assert.ok(csrf, 'signed in');
+      return csrf.value;
+    }
 
     it(
       'opens a route whose backend selects no subprotocol with wsgate.proxy, by hand and with the SDK',
@@ -164,37 +188,22 @@ describe(
       async () => {
         const echo = await sdkEcho(
           page,
-          `{
-        url: ${JSON.stringify(app())},
-        getTicket: async () => {
-          const res = await fetch('/ws-ticket', {
-            method: 'POST',
-            headers: { authorization: 'Bearer ' + ${JSON.stringify(token)} },
-          });
-          return (await res.json()).ticket;
-        },
-      }`,
+          `{ url: ${JSON.stringify(app())}, getTicket: () => ${fetchTicket()} }`,
         );
         assert.equal(echo, 'hello');
         await page.evaluate('window.sdk.close()');
-        // As a page without the SDK writes it: no subprotocol at all.
-        const ticket = await page.evaluate<string>(`fetch('/ws-ticket', {
-      method: 'POST',
-      headers: { authorization: 'Bearer ' + ${JSON.stringify(token)} },
-    }).then((res) => res.json()).then((body) => body.ticket)`);
-        const plain = await socket(page, `${app()}?token=${ticket}`, [], 'hi', 1);
+        // By hand, with wsgate's two subprotocols, and with none at all.
+        const marked = await socket(page, `${app()}?token=${await ticket()}`, offer, 'hi', 1);
+        assert.deepEqual([marked.protocol, marked.messages], ['wsgate.proxy', ['hi']]);
+        const plain = await socket(page, `${app()}?token=${await ticket()}`, [], 'hi', 1);
         assert.deepEqual([plain.protocol, plain.messages], ['', ['hi']]);
       },
     );
 
     it('opens it with the sign-in cookie and ?csrf_token=', { timeout: stepTimeout }, async () => {
-      const base = (server as ServeProcess).url;
-      const signIn = await context.request.post(`${base}/session`, {
-        form: { username: 'johndoe', password: 'secret', next: '/healthz' },
-        headers: { origin: base },
-        maxRedirects: 0,
-      });
-      assert.equal(signIn.status(), 303);
+      const csrf = await signIn();
+      const marked = await socket(page, `${app()}?csrf_token=${csrf}`, offer, 'hi', 1);
+      assert.deepEqual([marked.protocol, marked.messages], ['wsgate.proxy', ['hi']]);
       const n = upstream.connections.length + 1;
       const echo = await sdkEcho(
         page,
@@ -239,19 +248,19 @@ describe(
       { timeout: stepTimeout },
       async () => {
         const before = upstream.connections.length;
-        const offer = (credential: string) => ['wsgate.v1', 'wsgate.proxy', credential];
-        const bad = await socket(page, app(), offer('wsgate.bearer.not-a-token'));
+        const bearer = (credential: string) => [...offer, credential];
+        const bad = await socket(page, app(), bearer('wsgate.bearer.not-a-token'));
         assert.deepEqual([bad.protocol, bad.close.code], ['wsgate.v1', 4401]);
         const admin = wsUrl(server as ServeProcess, '/admin-app');
-        const scope = await socket(page, admin, offer(`wsgate.bearer.${token}`));
+        const scope = await socket(page, admin, bearer(`wsgate.bearer.${token}`));
         assert.deepEqual([scope.protocol, scope.close.code], ['wsgate.v1', 4403]);
         const down = wsUrl(server as ServeProcess, '/down');
-        const gone = await socket(page, down, offer(`wsgate.bearer.${token}`));
+        const gone = await socket(page, down, bearer(`wsgate.bearer.${token}`));
         assert.deepEqual([gone.protocol, gone.close.code], ['wsgate.v1', 1014]);
         const foreign = await context.newPage();
         try {
           await foreign.goto(`http://127.0.0.1:${(elsewhere?.address() as AddressInfo).port}/`);
-          const origin = await socket(foreign, app(), offer(`wsgate.bearer.${token}`));
+          const origin = await socket(foreign, app(), bearer(`wsgate.bearer.${token}`));
           assert.deepEqual([origin.protocol, origin.close.code], ['wsgate.v1', 4403]);
         } finally {
           await foreign.close();
@@ -284,6 +293,35 @@ describe(
         const stopped = await page.evaluate<{ code: number }>('window.sdkStopped');
         assert.equal(stopped.code, 4410);
         assert.deepEqual(await far.closed, { code: 1008, reason: 'revoked' });
+      },
+    );
+
+    it(
+      'runs the browser sample of docs/proxy.md: it hears the backend, and goes to /login on logout',
+      { timeout: stepTimeout },
+      async () => {
+        const sample = fencedSamples(/^ts$/).find(
+          (f) => f.file === 'docs/proxy.md' && f.code.includes("protocol: 'raw'"),
+        );
+        assert.ok(sample, 'docs/proxy.md has the browser sample');
+        const csrf = await signIn();
+        const base = (server as ServeProcess).url;
+        const tab = await context.newPage();
+        try {
+          await tab.goto(`${base}/healthz`);
+          const heard = tab.waitForEvent('console', (m) => m.text() === 'backend: hello');
+          await tab.evaluate(await pageScript(sample.code));
+          await heard;
+          const logout = await context.request.post(`${base}/session/logout`, {
+            headers: { 'x-csrf-token': csrf, origin: base },
+            maxRedirects: 0,
+          });
+          assert.equal(logout.status(), 303);
+          await tab.waitForURL(`${base}/login`);
+        } finally {
+          await tab.close();
+          await context.clearCookies();
+        }
       },
     );
   },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import { chromium, type Browser } from 'playwright-core';
 import { repo } from './cli.js';
 
@@ -24,24 +24,36 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
-/**
- * `wsgate/client` bundled for a page, as a bundler would ship it: a script that defines the
- * global `wsgateClient` (the module's exports), for `BrowserContext.addInitScript`.
- */
-export async function clientBundle(): Promise<string> {
+const clientEntry = join(repo, 'src', 'client', 'index.ts');
+
+/** Bundles for a page as a bundler would ship it, `wsgate/client` resolved to this checkout's. */
+async function bundle(options: BuildOptions): Promise<string> {
   const result = await build({
-    entryPoints: [join(repo, 'src', 'client', 'index.ts')],
     bundle: true,
     format: 'iife',
+    platform: 'browser',
+    target: ['es2022'],
+    alias: { 'wsgate/client': clientEntry },
+    write: false,
+    logLevel: 'warning',
+    ...options,
+  });
+  const [file] = result.outputFiles ?? [];
+  assert.ok(file, 'esbuild wrote the bundle');
+  return file.text;
+}
+
+/** `wsgate/client` as a script that defines the global `wsgateClient`, for `addInitScript`. */
+export function clientBundle(): Promise<string> {
+  return bundle({
+    entryPoints: [clientEntry],
     globalName: 'wsgateClient',
     // Init scripts may run inside a function: the global is set explicitly.
     footer: { js: 'globalThis.wsgateClient = wsgateClient;' },
-    platform: 'browser',
-    target: ['es2022'],
-    write: false,
-    logLevel: 'warning',
   });
-  const [file] = result.outputFiles;
-  assert.ok(file, 'esbuild wrote the client bundle');
-  return file.text;
+}
+
+/** A TypeScript module (a docs sample that imports `wsgate/client`) as a script for a page. */
+export function pageScript(source: string): Promise<string> {
+  return bundle({ stdin: { contents: source, loader: 'ts', resolveDir: repo } });
 }

@@ -55,7 +55,7 @@ ${markdownTable(
     ],
     [
       'subprotocol',
-      '`Sec-WebSocket-Protocol: wsgate.v1, wsgate.bearer.<jwt>`; the server answers `wsgate.v1`',
+      '`Sec-WebSocket-Protocol: wsgate.v1, wsgate.bearer.<jwt>`; the server answers `wsgate.v1` (on a proxied route, offer `wsgate.proxy` too: see docs/proxy.md)',
     ],
     [
       'ticket',
