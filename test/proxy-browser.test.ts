@@ -14,7 +14,7 @@ import { browserSkip, clientBundle, launchChromium, pageScript } from './support
 import { fencedSamples } from './support/doc-samples.js';
 import { ensureBuilt, startServeProcess, type ServeProcess } from './support/cli.js';
 import { passwordGrant } from './support/server.js';
-import { startUpstream, type Upstream } from './support/upstream.js';
+import { chatV2OrNone, startUpstream, type Upstream } from './support/upstream.js';
 import { wsUrl } from './support/ws.js';
 
 /** Per-step budget; the page-side waits below stay well under it. */
@@ -86,10 +86,10 @@ describe(
     before(
       async () => {
         ensureBuilt();
-        // The backend: no auth code, no subprotocol unless the client offers its own chat.v2.
+        // The backend: no auth code, and no subprotocol unless the client offers chat.v2.
         upstream = await startUpstream({
           autoPong: true,
-          protocol: (offered) => (offered.has('chat.v2') ? 'chat.v2' : false),
+          protocol: chatV2OrNone,
         });
         dataDir = mkdtempSync(join(tmpdir(), 'wsgate-proxy-browser-'));
         server = await startServeProcess(

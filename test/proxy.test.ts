@@ -6,7 +6,12 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { createServer as createHttpServer } from 'node:http';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { startTestServer, passwordGrant, testIssuer, type TestServer } from './support/server.js';
-import { startUpstream, type Upstream, type UpstreamConnection } from './support/upstream.js';
+import {
+  chatV2OrNone,
+  startUpstream,
+  type Upstream,
+  type UpstreamConnection,
+} from './support/upstream.js';
 import { connect, wsUrl } from './support/ws.js';
 import {
   openRaw,
@@ -110,7 +115,7 @@ describe('proxy mode', () => {
 
   before(async () => {
     upstream = await startUpstream({
-      protocol: (offered) => (offered.has('chat.v2') ? 'chat.v2' : false),
+      protocol: chatV2OrNone,
     });
     server = await startTestServer({
       proxy: [

@@ -15,7 +15,12 @@ import {
 } from './index.js';
 import { eventWaiter } from '../../test/support/client-events.js';
 import { manualTimers } from '../../test/support/timers.js';
-import { startUpstream, type Upstream } from '../../test/support/upstream.js';
+import {
+  chatV2OrNone,
+  startUpstream,
+  type Upstream,
+  type UpstreamConnection,
+} from '../../test/support/upstream.js';
 
 /** Every client a test made, closed after it so no reconnect timer outlives the test. */
 const clients: WsgateClient[] = [];
@@ -463,9 +468,8 @@ describe('WsgateClient on a route wsgate proxies to a backend (raw mode)', () =>
   let token: string;
 
   before(async () => {
-    // A backend that selects no subprotocol (FastAPI's `accept()`), or chat.v2 when offered.
     upstream = await startUpstream({
-      protocol: (offered) => (offered.has('chat.v2') ? 'chat.v2' : false),
+      protocol: chatV2OrNone,
     });
     server = await startTestServer(
       { proxy: [`/app=${upstream.url}/ws`] },
@@ -479,13 +483,18 @@ describe('WsgateClient on a route wsgate proxies to a backend (raw mode)', () =>
     await upstream.close();
   });
 
-  it('opens it where the backend selects no subprotocol, and passes text and binary as they are', async () => {
-    const c = client(server, '/app', { getToken: tokens(token).getToken });
+  /** Connects `c`; resolves with the backend's end of its socket once the client is connected. */
+  async function open(c: WsgateClient): Promise<UpstreamConnection> {
     const n = upstream.connections.length + 1;
     const connected = next(c, 'state', (s) => s === 'connected');
     c.connect();
     await connected;
-    const far = await upstream.connection(n);
+    return upstream.connection(n);
+  }
+
+  it('opens it where the backend selects no subprotocol, and passes text and binary as they are', async () => {
+    const c = client(server, '/app', { getToken: tokens(token).getToken });
+    const far = await open(c);
     assert.equal(far.protocol, '');
     assert.equal(far.headers['sec-websocket-protocol'], undefined, 'no wsgate.* subprotocol');
     const text = next(c, 'text');
@@ -508,11 +517,7 @@ describe('WsgateClient on a route wsgate proxies to a backend (raw mode)', () =>
       getToken: tokens(token).getToken,
       subprotocols: ['chat.v2'],
     });
-    const n = upstream.connections.length + 1;
-    const connected = next(c, 'state', (s) => s === 'connected');
-    c.connect();
-    await connected;
-    const far = await upstream.connection(n);
+    const far = await open(c);
     assert.equal(far.protocol, 'chat.v2');
     assert.deepEqual(far.headers['sec-websocket-protocol'], ['chat.v2']);
   });
@@ -555,9 +560,7 @@ describe('WsgateClient on a route wsgate proxies to a backend (raw mode)', () =>
   it('stops at 4410 when the session is logged out', async () => {
     const { access_token } = await passwordGrant(server);
     const c = client(server, '/app', { getToken: tokens(access_token).getToken });
-    const connected = next(c, 'state', (s) => s === 'connected');
-    c.connect();
-    await connected;
+    const far = await open(c);
     const stopped = next(c, 'stopped');
     const res = await fetch(`${server.url}/logout`, {
       method: 'POST',
@@ -565,6 +568,7 @@ describe('WsgateClient on a route wsgate proxies to a backend (raw mode)', () =>
     });
     assert.equal(res.status, 204);
     assert.deepEqual(await stopped, { code: 4410, reason: 'Session revoked (logout)' });
+    assert.deepEqual(await far.closed, { code: 1008, reason: 'revoked' });
   });
 });
 

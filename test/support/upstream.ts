@@ -139,6 +139,11 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
   };
 }
 
+/** A backend's choice of subprotocol: none, as FastAPI's `accept()`, unless it is offered `chat.v2`. */
+export function chatV2OrNone(offered: Set<string>): string | false {
+  return offered.has('chat.v2') ? 'chat.v2' : false;
+}
+
 /** The test CA that signed the `wss://` upstream's certificate. */
 export function testCa(): string {
   return readFileSync(new URL('proxy-ca.pem', fixtures), 'utf8');
