@@ -17,6 +17,8 @@ const audience = 'live-feed';
 const gate = createGate({
   verify: createVerifier(keys, { issuer, audience }),
   origins: ['http://localhost:5173'],
+  // Only these names are answered (421 otherwise), against DNS rebinding: here, loopback ones.
+  hosts: { issuer, loopback: true },
 });
 
 // Only tokens carrying the feed:read scope may open /live; the gate checks before the upgrade.

@@ -3,6 +3,7 @@ import { parseTrustSpec, type TrustSpec } from './issuers/trusted-issuers.js';
 import { IssuerError } from './issuers/issuer-error.js';
 import { ProxyRouteError, overlapsHttpRoute, type ProxyRoute } from './proxy/route.js';
 import { httpRoutePaths } from './server/http-paths.js';
+import { splitHost } from './handshake/host.js';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -25,8 +26,10 @@ export interface Config {
   readonly given: Readonly<Partial<Record<ConfigOptionName, string>>>;
   /** Prefix of Redis keys and channels, so deployments can share one Redis. */
   readonly redisPrefix: string;
-  /** Browser origins allowed besides the request's own host, e.g. `https://app.example`. */
+  /** Browser origins allowed besides the request's own site, e.g. `https://app.example`. */
   readonly origins: readonly string[];
+  /** Host names (`chat.example`, or `chat.example:8443`) answered besides the issuer's. */
+  readonly allowedHosts: readonly string[];
   /** Access token lifetime in seconds. */
   readonly accessTtl: number;
   /** Refresh token lifetime in seconds. */
@@ -123,6 +126,7 @@ export type LimitName =
   | 'handshakeRate'
   | 'handshakeBurst'
   | 'connectionsPerUser'
+  | 'connectionsPerAddress'
   | 'heartbeatMs'
   | 'authTimeoutMs';
 
@@ -407,6 +411,14 @@ export const configOptions = {
     scope: 'serve',
     help: 'a just-rotated refresh token presented again within it gets the same new pair',
   },
+  'allowed-host': {
+    kind: 'list',
+    env: 'WSGATE_ALLOWED_HOSTS',
+    arg: 'HOST[:PORT]',
+    group: 'listen',
+    scope: 'serve',
+    help: 'a Host answered besides the issuer’s and loopback names, else 421 (repeatable)',
+  },
   'trust-proxy': {
     kind: 'list',
     env: 'WSGATE_TRUST_PROXY',
@@ -620,6 +632,16 @@ export const configOptions = {
     scope: 'serve',
     limit: ['connectionsPerUser', 'count'],
     help: 'open sockets per user',
+  },
+  'max-connections-per-address': {
+    kind: 'string',
+    env: 'WSGATE_MAX_CONNECTIONS_PER_ADDRESS',
+    arg: 'N',
+    default: '1000',
+    group: 'limits',
+    scope: 'serve',
+    limit: ['connectionsPerAddress', 'count'],
+    help: 'open WebSocket connections per client address, upgrades in progress included',
   },
   heartbeat: {
     kind: 'string',
@@ -877,6 +899,15 @@ function cidr(value: string): string | { broke: string } {
   return `${address}/${prefix ?? max}`;
 }
 
+/** An `--allowed-host` entry: a host name or address, with or without a port. */
+function allowedHost(value: string): string | { broke: string } {
+  const parts = splitHost(value.trim());
+  if (parts === undefined)
+    return { broke: 'is not a host such as chat.example or chat.example:8443' };
+  const name = parts.name.includes(':') ? `[${parts.name}]` : parts.name;
+  return parts.port === undefined ? name : `${name}:${parts.port}`;
+}
+
 function parseTrustProxy(o: Options): string[] {
   return listValues(o, 'trust-proxy', cidr);
 }
@@ -1023,6 +1054,7 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
     given: o.shown(),
     redisPrefix: o.value('redis-prefix') ?? defaults.redisPrefix,
     origins: parseOrigins(o),
+    allowedHosts: listValues(o, 'allowed-host', allowedHost),
     accessTtl,
     refreshTtl,
     secureCookies: o.value('secure-cookies') ?? false,

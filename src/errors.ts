@@ -57,6 +57,11 @@ export const catalogue = {
   not_found: { status: 404, close: CloseCode.malformed, message: 'Not found' },
   method_not_allowed: { status: 405, close: CloseCode.malformed, message: 'Method not allowed' },
   upgrade_required: { status: 426, close: CloseCode.malformed, message: 'Upgrade required' },
+  misdirected_request: {
+    status: 421,
+    close: CloseCode.policyViolation,
+    message: 'This server does not answer to that host name',
+  },
   invalid_grant: {
     status: 400,
     close: CloseCode.unauthorized,

@@ -42,7 +42,8 @@ import { registerChatEndpoint } from './endpoints/chat.js';
 import { ChatService } from './chat/chat-service.js';
 import { Cluster, type ClusterOptions } from './cluster/cluster.js';
 import { Metrics } from './metrics.js';
-import { trustedProxies } from './client-address.js';
+import { issuerScheme } from './handshake/origin.js';
+import type { HostPolicy } from './handshake/host.js';
 import { externalKey } from './credentials/principal.js';
 import type { ExternalRevocation } from './storage/types.js';
 
@@ -444,9 +445,23 @@ function proxyEvents(metrics: Metrics): ProxyEvents {
 }
 
 /**
+ * The names a node answers to (others get 421): the issuer's host, loopback names when it listens
+ * on loopback, and `--allowed-host`.
+ */
+export function deploymentHosts(runtime: Runtime): HostPolicy {
+  const { config, sessions } = runtime;
+  return {
+    issuer: () => sessions.issuer,
+    loopback: isLoopback(config.host),
+    allowed: config.allowedHosts,
+  };
+}
+
+/**
  * Builds the WebSocket gate of a runtime, with the seed endpoints on it, reporting to `metrics`
  * and recording refused handshakes in the audit trail.
  */
+
 export function buildGate(runtime: Runtime, options: NodeOptions = {}, metrics?: Metrics): Gate {
   const { sessions, config } = runtime;
   const gate = createGate({
@@ -480,6 +495,9 @@ export function buildGate(runtime: Runtime, options: NodeOptions = {}, metrics?:
     clock: runtime.clock,
     ...(options.timers === undefined ? {} : { timers: options.timers }),
     origins: config.origins,
+    hosts: deploymentHosts(runtime),
+    scheme: issuerScheme(sessions.issuer),
+    trustProxy: config.trustProxy,
     allowQueryTokens: config.allowQueryTokens,
     log: runtime.log,
     // Flags first, then what the embedding code (tests, benchmarks) asks for.
@@ -493,7 +511,6 @@ export function buildGate(runtime: Runtime, options: NodeOptions = {}, metrics?:
     proxy: {
       identityKey: runtime.identity,
       issuer: () => sessions.issuer,
-      trusted: trustedProxies(config.trustProxy),
       ca: config.proxyCa,
       ...(options.proxyDialTimeoutMs === undefined
         ? {}

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { WsgateError } from '../errors.js';
 import { authorizationOf } from './authorization-header.js';
 import { v1Protocol } from '../protocol/subprotocols.js';
+import { clientAddress, forwardedProto, type TrustedProxy } from '../client-address.js';
 
 // The wire names are defined once, in the browser-safe protocol module the client also uses.
 export { v1Protocol, bearerProtocolPrefix, proxyProtocol } from '../protocol/subprotocols.js';
@@ -22,7 +23,12 @@ export interface HandshakeRequest {
   readonly offeredV1: boolean;
   readonly origin: string | undefined;
   readonly host: string | undefined;
+  /** The client's address: the peer's, or from `X-Forwarded-For` when the peer is a trusted proxy. */
   readonly ip: string;
+  /** The scheme a trusted proxy says the client used (`X-Forwarded-Proto`); else undefined. */
+  readonly forwardedProto: 'http' | 'https' | undefined;
+  /** The connection itself is TLS (the server was given a certificate). */
+  readonly encrypted: boolean;
   readonly authorization: string | string[] | undefined;
   /** Cookies, parsed lazily: most handshakes carry none that matter. */
   cookie(name: string): string | undefined;
@@ -82,13 +88,15 @@ class ParsedHandshake implements HandshakeRequest {
   readonly origin: string | undefined;
   readonly host: string | undefined;
   readonly ip: string;
+  readonly forwardedProto: 'http' | 'https' | undefined;
+  readonly encrypted: boolean;
   readonly authorization: string | string[] | undefined;
   readonly #search: string;
   readonly #cookieHeader: string | undefined;
   #query: URLSearchParams | undefined;
   #cookies: Map<string, string> | undefined;
 
-  constructor(req: IncomingMessage) {
+  constructor(req: IncomingMessage, trusted: TrustedProxy) {
     const target = req.url ?? '/';
     if (target.length > maxUrlLength)
       throw new WsgateError('invalid_request', 'Request target too long');
@@ -100,7 +108,10 @@ class ParsedHandshake implements HandshakeRequest {
     this.offeredV1 = this.protocols.length > 0 && this.protocols.includes(v1Protocol);
     this.origin = headers.origin;
     this.host = headers.host;
-    this.ip = req.socket.remoteAddress ?? '';
+    const peer = req.socket.remoteAddress ?? '';
+    this.ip = clientAddress(peer, headers['x-forwarded-for'], trusted);
+    this.forwardedProto = forwardedProto(peer, headers['x-forwarded-proto'], trusted);
+    this.encrypted = 'encrypted' in req.socket && req.socket.encrypted === true;
     this.authorization = authorizationOf(req);
     this.#cookieHeader = headers.cookie;
   }
@@ -120,7 +131,16 @@ class ParsedHandshake implements HandshakeRequest {
   }
 }
 
-/** Reads an upgrade request. Throws `invalid_request` for a malformed target or subprotocol list. */
-export function parseHandshake(req: IncomingMessage): HandshakeRequest {
-  return new ParsedHandshake(req);
+/** Nobody is a trusted proxy. */
+const trustNobody: TrustedProxy = () => false;
+
+/**
+ * Reads an upgrade request; `X-Forwarded-For` and `-Proto` are believed only from `trusted`
+ * peers. Throws `invalid_request` for a malformed target or subprotocol list.
+ */
+export function parseHandshake(
+  req: IncomingMessage,
+  trusted: TrustedProxy = trustNobody,
+): HandshakeRequest {
+  return new ParsedHandshake(req, trusted);
 }

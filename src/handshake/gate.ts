@@ -20,8 +20,15 @@ import { awaitFirstMessage, credentialFromToken, parseAuthFrame } from './first-
 import { reauthenticate } from './reauthenticate.js';
 import { authenticate, guest, type Policy, type Principal } from './authenticate.js';
 import { isOriginAllowed } from './origin.js';
+import { hostChecker } from './host.js';
 import { TokenBuckets } from '../token-bucket.js';
-import type { RateBuckets, Release } from './shared-limits.js';
+import { trustedProxies, type TrustedProxy } from '../client-address.js';
+import {
+  MemorySocketCounts,
+  type RateBuckets,
+  type Release,
+  type SocketCounts,
+} from './shared-limits.js';
 import { closeWithError } from '../sockets/io.js';
 import { SocketRegistry, type LiveSocket } from '../sockets/registry.js';
 import { proxyRoute, type ProxyRoute, type ProxyRouteOptions } from '../proxy/route.js';
@@ -64,6 +71,20 @@ function destroyOnError(this: Duplex): void {
 
 function tooManyForUser(): WsgateError {
   return new WsgateError('rate_limited', 'Too many connections for this user', { retryAfter: 60 });
+}
+
+function tooManyFromAddress(): WsgateError {
+  return new WsgateError('rate_limited', 'Too many connections from this address', {
+    retryAfter: 60,
+  });
+}
+
+/**
+ * The key of a client address among the open-socket counts, which it shares with users: no
+ * username starts with `@`, and an external principal's key starts with a digit.
+ */
+function addressKey(ip: string): string {
+  return `@${ip}`;
 }
 
 /** Where a socket came from, for reports about it. */
@@ -138,6 +159,11 @@ export class Gate {
   readonly #proxyWss: WebSocketServer;
   readonly #upstreamProtocols = new WeakMap<IncomingMessage, string | false>();
   readonly #buckets: RateBuckets;
+  /** Open connections per client address (and, when shared across processes, per user). */
+  readonly #sockets: SocketCounts;
+  /** True when a `Host` names this deployment; undefined when the gate checks no `Host`. */
+  readonly #hostAllowed: ((host: string | undefined) => boolean) | undefined;
+  readonly #trusted: TrustedProxy;
   readonly #registry: SocketRegistry;
   /** Upgraded sockets still owing their first `auth` message. */
   readonly #pending = new Set<WebSocket>();
@@ -168,6 +194,9 @@ export class Gate {
     this.#buckets =
       options.handshakeBuckets ??
       new TokenBuckets({ rate: this.#limits.handshakeRate, burst: this.#limits.handshakeBurst });
+    this.#sockets = options.userSockets ?? new MemorySocketCounts();
+    this.#hostAllowed = options.hosts === undefined ? undefined : hostChecker(options.hosts);
+    this.#trusted = trustedProxies(options.trustProxy ?? []);
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -273,10 +302,16 @@ export class Gate {
     const started = performance.now();
     const malformed = checkUpgrade(req);
     if (malformed) return void socket.end(malformed);
+    // Before anything is read: a page on a rebinding name has no business here, whatever it sends.
+    if (this.#hostAllowed && !this.#hostAllowed(req.headers.host)) {
+      const error = new WsgateError('misdirected_request');
+      this.#report(error, undefined, req, null, false);
+      return writeHttpError(socket, error);
+    }
 
     let request: HandshakeRequest;
     try {
-      request = parseHandshake(req);
+      request = parseHandshake(req, this.#trusted);
     } catch (err) {
       return this.#reject(req, socket, head, undefined, null, err);
     }
@@ -297,10 +332,19 @@ export class Gate {
     let transport: TransportName | null = null;
     try {
       if (this.#draining) throw new WsgateError('draining');
+      await this.#countAddress(request.ip, socket);
       const taken = this.#buckets.take(request.ip, this.#o.clock());
       const retryAfter = typeof taken === 'number' ? taken : await taken;
       if (retryAfter > 0) throw new WsgateError('rate_limited', undefined, { retryAfter });
-      if (!isOriginAllowed(request.origin, request.host, this.#o.origins ?? [])) {
+      const scheme =
+        request.forwardedProto ?? this.#o.scheme ?? (request.encrypted ? 'https' : 'http');
+      if (
+        !isOriginAllowed(request.origin, {
+          host: request.host,
+          scheme,
+          allowed: this.#o.origins ?? [],
+        })
+      ) {
         throw new WsgateError('origin_not_allowed');
       }
       const credential = this.#extract(request, policy);
@@ -482,6 +526,19 @@ export class Gate {
    * handshake's scope (the request, its credential) alive as long as the socket.
    */
   readonly #onSocketError = (err: Error): void => this.#o.log?.debug({ err }, 'socket error');
+
+  /**
+   * Counts the connection against its address from now until the raw socket closes, whatever
+   * becomes of it (refused, upgraded, proxied, or waiting for its first message); refuses it
+   * when the address already has as many open as it may.
+   */
+  async #countAddress(ip: string, socket: Duplex): Promise<void> {
+    const acquired = this.#sockets.acquire(addressKey(ip), this.#limits.connectionsPerAddress);
+    const release = acquired instanceof Promise ? await acquired : acquired;
+    if (!release) throw tooManyFromAddress();
+    if (socket.destroyed) release();
+    else socket.once('close', release);
+  }
 
   /**
    * Refuses a principal that already has as many sockets open as a user may. With shared counts

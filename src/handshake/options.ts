@@ -10,6 +10,7 @@ import type { ProxyOptions } from '../proxy/connect.js';
 import type { Principal, VerifyJwt } from './authenticate.js';
 import type { TokenClaims } from '../tokens/claims.js';
 import type { RateBuckets, SocketCounts } from './shared-limits.js';
+import type { HostPolicy } from './host.js';
 
 /** What an endpoint may ask of the gate about one of its sockets. */
 export interface SocketControl {
@@ -50,8 +51,24 @@ export interface GateOptions {
    * Default: Node's, unref'd (they never hold the process open); tests step their own.
    */
   readonly timers?: Timers;
-  /** Browser origins allowed besides the request's own host. */
+  /** Browser origins allowed besides the request's own site (scheme, host and port). */
   readonly origins?: readonly string[];
+  /**
+   * The names this deployment answers to: a handshake whose `Host` is none of them is refused
+   * with 421 before anything else (DNS rebinding). Default: no `Host` check, for a gate mounted
+   * on a server that does its own.
+   */
+  readonly hosts?: HostPolicy;
+  /**
+   * The scheme browsers use to reach this server, for the `Origin` check: the issuer's. Default:
+   * `https` on a TLS connection, else `http`. `X-Forwarded-Proto` from a `trustProxy` peer wins.
+   */
+  readonly scheme?: 'http' | 'https';
+  /**
+   * Peers (CIDR blocks such as `10.0.0.0/8`) whose `X-Forwarded-For` gives the client address
+   * for limits and reports, and whose `X-Forwarded-Proto` the scheme. Default: none.
+   */
+  readonly trustProxy?: readonly string[];
   /** Accept `?token=<jwt>` (fastapi-jwt-auth compatibility). Off unless asked for. */
   readonly allowQueryTokens?: boolean;
   readonly log?: Logger;
@@ -71,7 +88,10 @@ export interface GateOptions {
    * the gate's own, with the `handshakeRate` and `handshakeBurst` limits.
    */
   readonly handshakeBuckets?: RateBuckets;
-  /** Open sockets per user counted across processes (`--workers`); by default the gate's own. */
+  /**
+   * Open sockets per user and per client address counted across processes (`--workers`); by
+   * default the gate's own.
+   */
   readonly userSockets?: SocketCounts;
 }
 
@@ -90,6 +110,11 @@ export interface GateLimits {
   readonly messageBurst: number;
   /** Open sockets per user (then 429 / 4429). */
   readonly connectionsPerUser: number;
+  /**
+   * Open connections per client address, counted from the upgrade request until the socket
+   * closes (then 429 / 4429).
+   */
+  readonly connectionsPerAddress: number;
   /** `wsgate.v1` sockets hear `{"type":"expiring"}` this long before their token expires. */
   readonly expiryWarningMs: number;
 }
@@ -103,6 +128,7 @@ export const defaultGateLimits: GateLimits = {
   messageRate: 50,
   messageBurst: 100,
   connectionsPerUser: 20,
+  connectionsPerAddress: 1000,
   expiryWarningMs: 60_000,
 };
 

@@ -1,8 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import { WsgateError } from '../errors.js';
-import { clientAddress, forwardedProto, type TrustedProxy } from '../client-address.js';
 import { proxyProtocol, type HandshakeRequest } from '../credentials/request.js';
 import type { Principal } from '../credentials/principal.js';
 import {
@@ -27,8 +25,6 @@ export interface ProxyOptions {
   readonly dialTimeoutMs?: number;
   /** Extra PEM CA certificates trusted for `wss://` upstreams. */
   readonly ca?: readonly string[];
-  /** Peers whose `X-Forwarded-For` / `-Proto` are believed (`--trust-proxy`); default none. */
-  readonly trusted?: TrustedProxy;
   /** Told of upstream dials, frames and ends (for metrics). */
   readonly events?: ProxyEvents;
 }
@@ -98,8 +94,6 @@ export async function dialForClient(
     },
     { issuer, audience: target.route.audience, now },
   );
-  const peer = req.socket.remoteAddress ?? '';
-  const trusted = options.trusted ?? (() => false);
   const q = (req.url ?? '').indexOf('?');
   const upstreamRequest = buildUpstreamRequest({
     route: target.route,
@@ -107,10 +101,9 @@ export async function dialForClient(
     query: q === -1 ? '' : (req.url ?? '').slice(q + 1),
     protocols: request.protocols,
     rawHeaders: req.rawHeaders,
-    forwardedFor: clientAddress(peer, req.headers['x-forwarded-for'], trusted),
-    proto:
-      forwardedProto(peer, req.headers['x-forwarded-proto'], trusted) ??
-      ((req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http'),
+    // The gate read both once, believing `X-Forwarded-*` only from a `--trust-proxy` peer.
+    forwardedFor: request.ip,
+    proto: request.forwardedProto ?? (request.encrypted ? 'https' : 'http'),
     host: request.host,
     identity: {
       user: principal.username,

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
-import { startNode, type NodeOptions, type Runtime } from '../runtime.js';
+import { deploymentHosts, startNode, type NodeOptions, type Runtime } from '../runtime.js';
+import { hostChecker } from '../handshake/host.js';
 import { contentSecurityPolicy } from './html.js';
 import { errorHandler, sendError } from './errors.js';
 import { tokenRoutes } from './routes/token.js';
@@ -93,6 +94,15 @@ export async function buildApp(
       reply.header('x-frame-options', 'DENY');
     }
     return payload;
+  });
+
+  // DNS rebinding: a page on an attacker's name that resolves here sends that name as Host. Only
+  // the deployment's own names are answered; health checks come from wherever the balancer is.
+  const hostAllowed = hostChecker(deploymentHosts(runtime));
+  app.addHook('onRequest', async (request) => {
+    const path = request.url.split('?', 1)[0];
+    if (path === '/healthz' || path === '/readyz') return;
+    if (!hostAllowed(request.headers.host)) throw new WsgateError('misdirected_request');
   });
 
   // Node keeps the first of two Authorization headers and drops the other: refuse the ambiguity.

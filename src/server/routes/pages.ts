@@ -7,6 +7,7 @@ import { loginRefused, sendError } from '../errors.js';
 import { accessCookie, refreshCookie } from '../../credentials/cookie.js';
 import { safeEqual } from '../../credentials/compare.js';
 import { forwardedProto, trustedProxies } from '../../client-address.js';
+import { isOriginAllowed, issuerScheme } from '../../handshake/origin.js';
 import { LoginError, type TokenPair } from '../../sessions/session-service.js';
 import type { TokenClaims } from '../../tokens/claims.js';
 import type { Runtime } from '../../runtime.js';
@@ -196,7 +197,7 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
   const secure = config.secureCookies;
   const assets = loadAssets();
   const trusted = trustedProxies(config.trustProxy);
-  const issuerScheme = new URL(sessions.issuer).protocol.slice(0, -1);
+  const ownScheme = issuerScheme(sessions.issuer);
 
   /**
    * The sign-in form, with a fresh pre-session CSRF value in a hidden field and in an HttpOnly
@@ -229,10 +230,12 @@ export function pageRoutes(app: FastifyInstance, runtime: Runtime): void {
     if (origin !== undefined && origin !== 'null') {
       const peer = request.socket.remoteAddress ?? '';
       const scheme =
-        forwardedProto(peer, request.headers['x-forwarded-proto'], trusted) ?? issuerScheme;
-      return (
-        origin === `${scheme}://${request.headers.host ?? ''}` || config.origins.includes(origin)
-      );
+        forwardedProto(peer, request.headers['x-forwarded-proto'], trusted) ?? ownScheme;
+      return isOriginAllowed(origin, {
+        host: request.headers.host,
+        scheme,
+        allowed: config.origins,
+      });
     }
     return safeEqual(formCsrf, requestCookie(request, loginCsrfCookie));
   }

@@ -1,0 +1,115 @@
+/**
+ * The `Host` check against DNS rebinding: a page served from an attacker's name that resolves to
+ * this server sends that name as `Host` and as its own `Origin`, so comparing the two proves
+ * nothing. A request is only served when its `Host` names this deployment.
+ */
+import { isIP } from 'node:net';
+
+/** The names a deployment answers to. */
+export interface HostPolicy {
+  /**
+   * The issuer's URL (or its host): its name and port are always allowed. A function when the
+   * issuer is only known later (a port chosen at listen time).
+   */
+  readonly issuer: string | (() => string);
+  /** Listening on loopback: `localhost`, `127.0.0.0/8` and `[::1]` are allowed on any port. */
+  readonly loopback: boolean;
+  /** More names (`chat.example`, any port) or `name:port` pairs (that port only). */
+  readonly allowed?: readonly string[];
+}
+
+/** A `Host` header's name (lower case, IPv6 without brackets, no trailing dot) and port. */
+export interface HostParts {
+  readonly name: string;
+  /** The port as written, or undefined when the header gives none. */
+  readonly port: number | undefined;
+}
+
+const portPattern = /^\d{1,5}$/;
+
+/** Splits `name[:port]` or `[v6][:port]`; undefined when it is not a well-formed host. */
+export function splitHost(host: string): HostParts | undefined {
+  let name: string;
+  let port: string | undefined;
+  if (host.startsWith('[')) {
+    const close = host.indexOf(']');
+    if (close === -1) return undefined;
+    name = host.slice(1, close);
+    const rest = host.slice(close + 1);
+    if (rest !== '' && !rest.startsWith(':')) return undefined;
+    if (rest !== '') port = rest.slice(1);
+    if (isIP(name) !== 6) return undefined;
+  } else {
+    const colon = host.lastIndexOf(':');
+    name = colon === -1 ? host : host.slice(0, colon);
+    if (colon !== -1) port = host.slice(colon + 1);
+    if (name.includes(':')) return undefined;
+  }
+  if (port !== undefined && (!portPattern.test(port) || Number(port) > 65535)) return undefined;
+  name = name.toLowerCase();
+  if (name.endsWith('.')) name = name.slice(0, -1);
+  if (name === '' || !/^[a-z0-9.:_-]+$/.test(name)) return undefined;
+  return { name, port: port === undefined ? undefined : Number(port) };
+}
+
+function isLoopbackName(name: string): boolean {
+  if (name === 'localhost') return true;
+  if (isIP(name) === 4) return name.startsWith('127.');
+  return name === '::1';
+}
+
+/** The default port of an `http:`/`https:` URL's scheme. */
+function defaultPort(protocol: string): number {
+  return protocol === 'https:' ? 443 : 80;
+}
+
+/** The issuer's name and effective port. */
+function issuerParts(issuer: string): { name: string; port: number } | undefined {
+  let url: URL;
+  try {
+    url = new URL(issuer.includes('://') ? issuer : `http://${issuer}`);
+  } catch {
+    return undefined;
+  }
+  const parts = splitHost(url.host);
+  if (!parts) return undefined;
+  return { name: parts.name, port: parts.port ?? defaultPort(url.protocol) };
+}
+
+/**
+ * A `Host` check made once from the policy: true when `host` names the deployment. A missing or
+ * malformed `Host` is refused. The issuer's port is implied when the header gives none (a TLS
+ * terminator in front forwards `chat.example` for `https://chat.example`).
+ */
+export function hostChecker(policy: HostPolicy): (host: string | undefined) => boolean {
+  const issuerOf =
+    typeof policy.issuer === 'string' ? () => policy.issuer as string : policy.issuer;
+  let seen = issuerOf();
+  let issuer = issuerParts(seen);
+  const names = new Set<string>();
+  const pairs = new Set<string>();
+  for (const entry of policy.allowed ?? []) {
+    const parts = splitHost(entry);
+    if (!parts) continue;
+    if (parts.port === undefined) names.add(parts.name);
+    else pairs.add(`${parts.name} ${parts.port}`);
+  }
+  return (host) => {
+    if (host === undefined) return false;
+    const parts = splitHost(host);
+    if (!parts) return false;
+    if (policy.loopback && isLoopbackName(parts.name)) return true;
+    if (names.has(parts.name)) return true;
+    if (parts.port !== undefined && pairs.has(`${parts.name} ${parts.port}`)) return true;
+    const now = issuerOf();
+    if (now !== seen) {
+      seen = now;
+      issuer = issuerParts(now);
+    }
+    return (
+      issuer !== undefined &&
+      parts.name === issuer.name &&
+      (parts.port === undefined || parts.port === issuer.port)
+    );
+  };
+}

@@ -1,0 +1,345 @@
+/**
+ * DNS rebinding and the Origin's scheme (issue 13, item 4), open sockets per client address
+ * (item 12) and `--trust-proxy` on WebSocket handshakes, against real servers and sockets.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
+import { passwordGrant, startTestServer, type TestServer } from './support/server.js';
+import { connect, wsUrl, type Outcome } from './support/ws.js';
+import { createGate, createVerifier, issueToken, keySetFromSecret } from '../src/index.js';
+
+const rebinding = 'rebind.attacker.example';
+
+/** An HTTP request with a `Host` of our choosing (fetch does not let a page set it either). */
+function get(
+  port: number,
+  path: string,
+  host: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path, method, headers: { ...headers, host } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function refusedWith(outcome: Outcome, status: number, code: string): void {
+  assert.equal(outcome.kind, 'http', `expected ${status}, the socket opened`);
+  if (outcome.kind !== 'http') return;
+  assert.equal(outcome.status, status);
+  assert.equal((outcome.body as { error: string }).error, code);
+}
+
+function opened(outcome: Outcome): void {
+  assert.equal(
+    outcome.kind,
+    'open',
+    outcome.kind === 'http' ? `refused ${outcome.status} ${JSON.stringify(outcome.body)}` : '',
+  );
+  if (outcome.kind === 'open') {
+    assert.equal(outcome.close, null, `closed ${JSON.stringify(outcome.close)}`);
+    outcome.socket.terminate();
+  }
+}
+
+describe('DNS rebinding: the Host check', () => {
+  let server: TestServer;
+  let token: string;
+  before(async () => {
+    server = await startTestServer({ 'allowed-host': ['chat.internal', 'alt.internal:8443'] });
+    token = (await passwordGrant(server)).access_token;
+  });
+  after(() => server.stop());
+
+  it('answers 421 to HTTP requests whose Host is a rebinding name, and nothing else happens', async () => {
+    for (const path of ['/', '/login', '/.well-known/jwks.json', '/docs', '/metrics']) {
+      const res = await get(server.port, path, `${rebinding}:${server.port}`);
+      assert.equal(res.status, 421, path);
+      assert.equal((JSON.parse(res.body) as { error: string }).error, 'misdirected_request');
+    }
+    // The published demo passwords are no use through a rebinding name.
+    const token = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: server.port,
+          path: '/token',
+          method: 'POST',
+          headers: {
+            host: `${rebinding}:${server.port}`,
+            'content-type': 'application/x-www-form-urlencoded',
+          },
+        },
+        (res) => resolve(res.statusCode ?? 0),
+      );
+      req.on('error', reject);
+      req.end('username=johndoe&password=secret');
+    });
+    assert.equal(token, 421);
+    const logins = (await server.runtime.storage.listAudit({ limit: 1000 })).filter((e) =>
+      e.event.startsWith('login.'),
+    );
+    assert.equal(logins.length, 1, 'only the before() login reached the login code');
+  });
+
+  it('refuses a WebSocket upgrade from a rebinding page, whose Origin matches its Host', async () => {
+    const host = `${rebinding}:${server.port}`;
+    for (const protocols of [[], ['wsgate.v1']]) {
+      const outcome = await connect(wsUrl(server, '/secured-ws'), {
+        protocols,
+        headers: { host, origin: `http://${host}`, authorization: `Bearer ${token}` },
+      });
+      // v1 clients too: a misdirected request is never upgraded.
+      refusedWith(outcome, 421, 'misdirected_request');
+    }
+  });
+
+  it("answers loopback names, the issuer's host and --allowed-host", async () => {
+    for (const host of [
+      `127.0.0.1:${server.port}`,
+      `localhost:${server.port}`,
+      'wsgate.test',
+      'chat.internal:9999',
+      'alt.internal:8443',
+    ]) {
+      assert.equal((await get(server.port, '/.well-known/jwks.json', host)).status, 200, host);
+      opened(
+        await connect(wsUrl(server, '/secured-ws'), {
+          headers: { host, authorization: `Bearer ${token}` },
+          messages: 1,
+        }),
+      );
+    }
+    assert.equal((await get(server.port, '/', 'alt.internal:8444')).status, 421);
+  });
+
+  it('leaves /healthz and /readyz to any Host (load balancers probe by address)', async () => {
+    for (const path of ['/healthz', '/readyz'])
+      assert.equal((await get(server.port, path, `${rebinding}:1`)).status, 200, path);
+  });
+
+  it('refuses a bad --allowed-host at start', async () => {
+    const { loadConfig, ConfigError } = await import('../src/config.js');
+    for (const bad of ['http://chat.example', 'chat.example:99999', 'a b', ''])
+      assert.throws(() => loadConfig({ 'allowed-host': [bad] }), ConfigError, bad);
+    assert.deepEqual(
+      loadConfig({}, { WSGATE_ALLOWED_HOSTS: 'Chat.Example, [::1]:8443' }).allowedHosts,
+      ['chat.example', '[::1]:8443'],
+    );
+  });
+});
+
+describe('a gate of the library with a Host policy, off loopback', () => {
+  let http: Server;
+  let port: number;
+  let token: string;
+  const keys = keySetFromSecret('a-test-secret-of-at-least-thirty-two-bytes');
+  before(async () => {
+    const gate = createGate({
+      verify: createVerifier(keys, { issuer: 'https://feed.example', audience: 'feed' }),
+      hosts: { issuer: 'https://feed.example', loopback: false },
+      scheme: 'https',
+    });
+    gate.route('/live', { requirement: 'required' }, (ws) => ws.send('hello'));
+    http = createServer((_req, res) => res.writeHead(404).end());
+    http.on('upgrade', gate.handleUpgrade);
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    port = (http.address() as AddressInfo).port;
+    token = (
+      await issueToken(keys, {
+        type: 'access',
+        subject: 'amy',
+        sessionId: 's1',
+        scope: '',
+        ttl: 300,
+        now: Date.now(),
+        issuer: 'https://feed.example',
+        audience: 'feed',
+      })
+    ).token;
+  });
+  after(() => new Promise<void>((resolve) => http.close(() => resolve())));
+
+  it('answers only its issuer’s name: loopback names are refused too', async () => {
+    const url = `ws://127.0.0.1:${port}/live`;
+    const bearer = { authorization: `Bearer ${token}` };
+    refusedWith(await connect(url, { headers: bearer }), 421, 'misdirected_request');
+    opened(await connect(url, { headers: { ...bearer, host: 'feed.example' }, messages: 1 }));
+  });
+
+  it('compares the Origin with its https scheme: a page over http is another site', async () => {
+    const url = `ws://127.0.0.1:${port}/live`;
+    const headers = { authorization: `Bearer ${token}`, host: 'feed.example' };
+    const http = await connect(url, { headers: { ...headers, origin: 'http://feed.example' } });
+    refusedWith(http, 403, 'origin_not_allowed');
+    opened(
+      await connect(url, { headers: { ...headers, origin: 'https://feed.example' }, messages: 1 }),
+    );
+  });
+});
+
+describe('the Origin: scheme, host and port', () => {
+  let server: TestServer;
+  let trusting: TestServer;
+  const tokens = new Map<TestServer, string>();
+  before(async () => {
+    server = await startTestServer();
+    trusting = await startTestServer({ 'trust-proxy': ['127.0.0.1'] });
+    for (const target of [server, trusting])
+      tokens.set(target, (await passwordGrant(target)).access_token);
+  });
+  after(async () => {
+    await server.stop();
+    await trusting.stop();
+  });
+
+  const attempt = (target: TestServer, origin: string, extra: Record<string, string> = {}) =>
+    connect(wsUrl(target, '/secured-ws'), {
+      headers: { origin, authorization: `Bearer ${tokens.get(target) ?? ''}`, ...extra },
+      messages: 1,
+    });
+
+  it('refuses an https Origin on a plain http server, and another port', async () => {
+    refusedWith(
+      await attempt(server, `https://127.0.0.1:${server.port}`),
+      403,
+      'origin_not_allowed',
+    );
+    refusedWith(
+      await attempt(server, `http://127.0.0.1:${server.port + 1}`),
+      403,
+      'origin_not_allowed',
+    );
+    opened(await attempt(server, `http://127.0.0.1:${server.port}`));
+  });
+
+  it('takes the scheme from X-Forwarded-Proto of a --trust-proxy peer only', async () => {
+    const origin = `https://127.0.0.1:${trusting.port}`;
+    const forwarded = { 'x-forwarded-proto': 'https' };
+    opened(await attempt(trusting, origin, forwarded));
+    refusedWith(await attempt(server, origin, forwarded), 403, 'origin_not_allowed');
+    refusedWith(
+      await attempt(trusting, `http://127.0.0.1:${trusting.port}`, forwarded),
+      403,
+      'origin_not_allowed',
+    );
+  });
+});
+
+describe('open connections per client address', () => {
+  let server: TestServer;
+  let trusting: TestServer;
+  let token: string;
+  let trustingToken: string;
+  before(async () => {
+    server = await startTestServer({ 'max-connections-per-address': '3' });
+    trusting = await startTestServer({
+      'max-connections-per-address': '1',
+      'trust-proxy': ['127.0.0.1'],
+    });
+    token = (await passwordGrant(server)).access_token;
+    trustingToken = (await passwordGrant(trusting)).access_token;
+  });
+  after(async () => {
+    await server.stop();
+    await trusting.stop();
+  });
+
+  /** Opens a socket and waits for its welcome; the caller closes it. */
+  async function open(target: TestServer, headers: Record<string, string> = {}) {
+    const bearer = target === server ? token : trustingToken;
+    const outcome = await connect(wsUrl(target, '/secured-ws'), {
+      headers: { authorization: `Bearer ${bearer}`, ...headers },
+      messages: 1,
+    });
+    assert.equal(outcome.kind, 'open', JSON.stringify(outcome.kind === 'http' && outcome.body));
+    return (outcome as Extract<Outcome, { kind: 'open' }>).socket;
+  }
+
+  function closed(ws: WebSocket): Promise<void> {
+    return new Promise((resolve) => {
+      if (ws.readyState === WebSocket.CLOSED) return resolve();
+      ws.once('close', () => resolve());
+      ws.close();
+    });
+  }
+
+  it('answers 429 with Retry-After 60 beyond the cap, and 4429 to wsgate.v1 clients', async () => {
+    // The cap counts sockets still owing their first message as much as authenticated ones.
+    const waiting = new WebSocket(wsUrl(server, '/secured-ws'), ['wsgate.v1']);
+    await new Promise((resolve) => waiting.once('open', resolve));
+    const sockets = [await open(server), await open(server)];
+    const refused = await connect(wsUrl(server, '/secured-ws'), {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    refusedWith(refused, 429, 'rate_limited');
+    assert.equal(refused.kind === 'http' && refused.headers['retry-after'], '60');
+    const v1 = await connect(wsUrl(server, '/secured-ws'), {
+      protocols: ['wsgate.v1'],
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(v1.kind === 'open' && v1.close?.code, 4429);
+
+    // A closed socket gives its place back.
+    await closed(waiting);
+    const again = await open(server);
+    await Promise.all([...sockets, again].map(closed));
+  });
+
+  it('counts each forwarded client on its own behind a --trust-proxy peer', async () => {
+    const first = await open(trusting, { 'x-forwarded-for': '203.0.113.1' });
+    const second = await open(trusting, { 'x-forwarded-for': '203.0.113.2' });
+    const same = await connect(wsUrl(trusting, '/secured-ws'), {
+      headers: { authorization: `Bearer ${trustingToken}`, 'x-forwarded-for': '203.0.113.1' },
+    });
+    refusedWith(same, 429, 'rate_limited');
+    await Promise.all([first, second].map(closed));
+  });
+
+  it('ignores X-Forwarded-For from a peer it does not trust', async () => {
+    const one = await open(server, { 'x-forwarded-for': '203.0.113.1' });
+    const two = await open(server, { 'x-forwarded-for': '203.0.113.2' });
+    const three = await open(server, { 'x-forwarded-for': '203.0.113.3' });
+    const four = await connect(wsUrl(server, '/secured-ws'), {
+      headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': '203.0.113.4' },
+    });
+    refusedWith(four, 429, 'rate_limited');
+    await Promise.all([one, two, three].map(closed));
+  });
+
+  it('reports refused handshakes with the forwarded client address', async () => {
+    const refused = await connect(wsUrl(trusting, '/secured-ws'), {
+      headers: { 'x-forwarded-for': '198.51.100.7' },
+    });
+    refusedWith(refused, 401, 'credential_missing');
+    const rows = await trusting.runtime.storage.listAudit({ limit: 100 });
+    assert.ok(
+      rows.some((e) => e.event.startsWith('handshake') && e.ip === '198.51.100.7'),
+      JSON.stringify(rows.map((e) => [e.event, e.ip])),
+    );
+  });
+
+  it('is 1,000 by default', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    assert.equal(loadConfig({}).limits.connectionsPerAddress, undefined);
+    const { defaultGateLimits } = await import('../src/handshake/gate.js');
+    assert.equal(defaultGateLimits.connectionsPerAddress, 1000);
+    assert.equal(
+      loadConfig({}, { WSGATE_MAX_CONNECTIONS_PER_ADDRESS: '7' }).limits.connectionsPerAddress,
+      7,
+    );
+  });
+});
