@@ -266,7 +266,7 @@ describe('open connections per client address', () => {
       messages: 1,
     });
     assert.equal(outcome.kind, 'open', JSON.stringify(outcome.kind === 'http' && outcome.body));
-    return (outcome as Extract<Outcome, { kind: 'open' }>).socket;
+    return (outcome).socket;
   }
 
   function closed(ws: WebSocket): Promise<void> {
