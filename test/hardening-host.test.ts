@@ -272,7 +272,7 @@ describe('open connections per client address', () => {
       messages: 1,
     });
     assert.equal(outcome.kind, 'open', JSON.stringify(outcome.kind === 'http' && outcome.body));
-    return (outcome).socket;
+    return outcome.socket;
   }
 
   function closed(ws: WebSocket): Promise<void> {

@@ -569,10 +569,17 @@ describe('live sessions', () => {
 
     before(async () => {
       // Raised limits, explicitly: one user holds 2,000 sockets (default 20 per user), and all of
-      // them come from 127.0.0.1 faster than the default handshake rate of one address allows.
+      // them come from 127.0.0.1, faster than the default handshake rate of one address allows
+      // and more than one address may hold open (1,000).
       server = await startTestServer(
         {},
-        { gateLimits: { connectionsPerUser: 5000, handshakeBurst: 100_000 } },
+        {
+          gateLimits: {
+            connectionsPerUser: 5000,
+            connectionsPerAddress: 5000,
+            handshakeBurst: 100_000,
+          },
+        },
       );
     });
     after(async () => {

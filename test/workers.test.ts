@@ -159,6 +159,40 @@ describe('wsgate serve --workers 2', () => {
   });
 });
 
+describe('wsgate serve --workers 2: open connections per address, counted by the primary', () => {
+  it('refuses the connection over the cap whichever worker it lands on', async () => {
+    const server = await start(['--max-connections-per-address', '3']);
+    const { access_token: token } = await passwordGrant(server, 'johndoe', 'secret');
+    // Dealt to both workers in turn: neither holds three, so only a shared count refuses more.
+    const sockets = await openSockets(server, token, 3);
+    const refused: (number | string)[] = [];
+    for (let i = 0; i < 2; i++) {
+      const outcome = await connect(ws(server, '/ws'), {
+        headers: { authorization: `Bearer ${token}` },
+        messages: 1,
+      });
+      refused.push(outcome.kind === 'http' ? outcome.status : 'open');
+      if (outcome.kind === 'open') outcome.socket.close();
+    }
+    assert.deepEqual(refused, [429, 429]);
+    // A closed socket gives its place back, on whichever worker held it.
+    const first = sockets.shift() as WebSocket;
+    const gone = closed(first);
+    first.close();
+    await gone;
+    await waitFor(async () => {
+      const outcome = await connect(ws(server, '/ws'), {
+        headers: { authorization: `Bearer ${token}` },
+        messages: 1,
+      });
+      if (outcome.kind === 'open') sockets.push(outcome.socket);
+      return outcome.kind === 'open';
+    }, 'a place given back');
+    for (const socket of sockets) socket.close();
+    assert.equal((await stop(server)).code, 0);
+  });
+});
+
 describe('wsgate serve --workers 2: workers that die, and stopping', () => {
   it('replaces a killed worker, gives back its sockets and keeps the others open', async () => {
     const server = await start(['--max-connections-per-user', '4']);

@@ -34,6 +34,8 @@ export const raisedLimits = [
   '1000000',
   '--max-connections-per-user',
   '1000000',
+  '--max-connections-per-address',
+  '1000000',
   '--tickets-per-minute',
   '1000000',
 ];
