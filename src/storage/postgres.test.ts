@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -11,11 +11,13 @@ import {
 import { storageContract } from './contract.test-suite.js';
 import { openStorage } from './open.js';
 import { PostgresStorage } from './postgres.js';
+import type { ChatMessage } from './types.js';
 import {
   postgresReachable,
   postgresUrl as url,
   skipUnlessReachable,
 } from '../../test/support/services.js';
+import { waitFor } from '../../test/support/worker-processes.js';
 
 // Outside CI a missing server skips this file; in CI it must run, and fail.
 const skip = await skipUnlessReachable('PostgreSQL', url, postgresReachable);
@@ -49,6 +51,86 @@ describe('PostgreSQL storage', { skip }, () => {
     'PostgreSQL',
     async () => new PostgresStorage(url, { schema: await freshSchema(), max: 4 }),
   );
+
+  /**
+   * A fresh schema whose inserts of the text `stalled` wait, after taking their id, until
+   * `release`: a writer slow to commit (another node, a slow disk). The trigger waits for an
+   * advisory lock this test holds.
+   */
+  const withStalledInserts = async (
+    test: (s: {
+      storage: PostgresStorage;
+      schema: string;
+      /** Starts storing `stalled` in `room`; answers once it has its id and waits. */
+      stall: (room: string) => Promise<{ stored: Promise<ChatMessage>; pid: number }>;
+      /** Starts `write`; answers once it is stored, or waits for backend `pid`. */
+      storedOrQueued: <T>(
+        pid: number,
+        write: Promise<T>,
+      ) => Promise<{ done: Promise<T>; stored: boolean }>;
+      release: () => Promise<void>;
+    }) => Promise<void>,
+  ): Promise<void> => {
+    const schema = await freshSchema();
+    const storage = new PostgresStorage(url, { schema });
+    await storage.migrate();
+    const key = randomInt(1, 2 ** 31);
+    await admin.query(`
+      CREATE FUNCTION ${schema}.stall() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.text = 'stalled' THEN PERFORM pg_advisory_xact_lock_shared(${key}); END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER stall BEFORE INSERT ON ${schema}.messages
+        FOR EACH ROW EXECUTE FUNCTION ${schema}.stall();`);
+    const holder = await admin.connect();
+    await holder.query('SELECT pg_advisory_lock($1)', [key]);
+    let held = true;
+    const release = async () => {
+      if (!held) return;
+      held = false;
+      await holder.query('SELECT pg_advisory_unlock($1)', [key]);
+      holder.release();
+    };
+    const waiting = async () =>
+      (
+        await admin.query<{ pid: number }>(
+          `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+             AND classid = 0 AND objid = $1 AND objsubid = 1`,
+          [key],
+        )
+      ).rows[0]?.pid;
+    /** Whether some backend waits for `pid`: a writer queued behind it. */
+    const blockedBy = async (pid: number) =>
+      (
+        await admin.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [
+          pid,
+        ])
+      ).rowCount !== 0;
+    try {
+      await test({
+        storage,
+        schema,
+        stall: async (room) => {
+          const stored = storage.appendMessage({ room, username: 'alice', text: 'stalled', ts: 1 });
+          return { stored, pid: await waitFor(waiting, 'the stalled insert waits') };
+        },
+        storedOrQueued: async (pid, write) => {
+          let stored = false;
+          const done = write.finally(() => (stored = true));
+          await waitFor(
+            async () => stored || (await blockedBy(pid)),
+            'stored, or queued behind the stalled insert',
+          );
+          return { done, stored };
+        },
+        release,
+      });
+    } finally {
+      await release();
+      await storage.close();
+    }
+  };
 
   describe('PostgreSQL only', () => {
     it('lets several nodes migrate the same schema at once', async () => {
@@ -147,6 +229,65 @@ describe('PostgreSQL storage', { skip }, () => {
       } finally {
         await storage.close();
       }
+    });
+
+    it('never shows a message before an earlier one still being stored: a reader resuming after what it read misses nothing', async () => {
+      await withStalledInserts(async ({ storage, stall, storedOrQueued, release }) => {
+        const message = (text: string) => ({ room: 'lobby', username: 'alice', text, ts: 1 });
+        await storage.appendMessage(message('first'));
+        // One node takes the next id and is slow to commit; another stores a message after it.
+        const stalled = await stall('lobby');
+        const later = await storedOrQueued(stalled.pid, storage.appendMessage(message('later')));
+
+        // What a join reads now, and where a client that read it resumes from.
+        const history = await storage.listMessages('lobby', { limit: 50 });
+        const replay = await storage.listMessages('lobby', { afterId: 0, limit: 500 });
+        assert.deepEqual(replay, history);
+        const cursor = history.at(-1)?.id ?? 0;
+
+        await release();
+        await Promise.all([stalled.stored, later.done]);
+        const resumed = await storage.listMessages('lobby', { afterId: cursor, limit: 500 });
+        assert.deepEqual(
+          [...history, ...resumed].map((m) => m.text),
+          ['first', 'stalled', 'later'],
+        );
+        assert.deepEqual(
+          (await storage.listMessages('lobby', { limit: 50 })).map((m) => m.text),
+          ['first', 'stalled', 'later'],
+          'ids in the order of the commits',
+        );
+      });
+    });
+
+    it('lets a message take its id only once the room is its: later writers to the room queue without one, other rooms do not wait', async () => {
+      await withStalledInserts(async ({ storage, schema, stall, storedOrQueued, release }) => {
+        const lastId = async () =>
+          Number(
+            (
+              await admin.query<{ v: string }>(
+                `SELECT last_value AS v FROM ${schema}.messages_id_seq`,
+              )
+            ).rows[0]?.v,
+          );
+        const message = (room: string, text: string) => ({ room, username: 'alice', text, ts: 1 });
+        const stalled = await stall('lobby');
+        const taken = await lastId();
+
+        const queued = await storedOrQueued(
+          stalled.pid,
+          storage.appendMessage(message('lobby', 'queued')),
+        );
+        assert.equal(queued.stored, false, 'stored before the earlier id committed');
+        assert.equal(await lastId(), taken, 'a queued writer holds no id');
+
+        const elsewhere = await storage.appendMessage(message('other', 'not held up'));
+        assert.ok(elsewhere.id > taken);
+
+        await release();
+        const [first, second] = await Promise.all([stalled.stored, queued.done]);
+        assert.ok(first.id < second.id);
+      });
     });
 
     it('can be closed twice', async () => {

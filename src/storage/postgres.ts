@@ -111,6 +111,8 @@ const migrations: readonly string[] = [
 
 /** First key of the migration advisory lock ("wsgt"); the second is the schema's hash. */
 const migrationLockKey = 0x77736774;
+/** First key of a room's advisory lock while a message is stored ("wsgm"); the second is the room's hash. */
+const roomLockKey = 0x7773676d;
 
 interface AuditRow {
   id: number;
@@ -461,8 +463,16 @@ export class PostgresStorage implements Storage {
   }
 
   async appendMessage(message: NewChatMessage): Promise<ChatMessage> {
+    // Ids come from a sequence when the row is inserted but show at commit, and commits from
+    // several connections land in any order: a reader could see id n+1 while n is still being
+    // committed and, resuming after n+1, never get n. Inserts into one room therefore wait for
+    // the room's turn before they take an id, and the turn ends with the commit (after the row is
+    // visible), so a room's ids become visible in order. One statement: the lock is never held
+    // across a round trip; other rooms do not wait (unless their names hash alike).
     const { rows } = await this.#query<ChatMessage>(
-      'INSERT INTO messages (room, username, text, ts) VALUES ($1, $2, $3, $4) RETURNING id, room, username, text, ts',
+      `WITH turn AS (SELECT pg_advisory_xact_lock(${roomLockKey}, hashtext($1)))
+       INSERT INTO messages (room, username, text, ts) SELECT $1, $2, $3, $4 FROM turn
+       RETURNING id, room, username, text, ts`,
       [message.room, message.username, scrub(message.text), message.ts],
     );
     return { ...(rows[0] as ChatMessage) };

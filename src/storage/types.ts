@@ -171,7 +171,9 @@ export interface Storage {
   appendMessage(message: NewChatMessage): Promise<ChatMessage>;
   /**
    * Messages of a room in ascending id order: the last `limit` ones, or with `afterId` the first
-   * `limit` ones after it (what a reconnecting client missed).
+   * `limit` ones after it (what a reconnecting client missed). A room's ids become visible in
+   * order: once a message is returned, every one of its room with a smaller id is readable too,
+   * so `afterId` = the last id read never skips one still being stored.
    */
   listMessages(room: string, options: { afterId?: number; limit: number }): Promise<ChatMessage[]>;
   /** Rooms that have messages, by name. */
