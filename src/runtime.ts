@@ -43,7 +43,7 @@ import { ChatService } from './chat/chat-service.js';
 import { Cluster, type ClusterOptions } from './cluster/cluster.js';
 import { Metrics } from './metrics.js';
 import { issuerScheme } from './handshake/origin.js';
-import type { HostPolicy } from './handshake/host.js';
+import { describeHosts, type HostPolicy } from './handshake/host.js';
 import { externalKey } from './credentials/principal.js';
 import type { ExternalRevocation } from './storage/types.js';
 
@@ -445,16 +445,50 @@ function proxyEvents(metrics: Metrics): ProxyEvents {
 }
 
 /**
+ * How many distinct refused `Host` names a node logs: enough to tell an operator which name their
+ * proxy or port-forward sends, while a flood of made-up names costs a few lines, not a line each.
+ */
+export const refusedHostsLogged = 10;
+
+/** The `Host` names a node of this configuration answers, for the startup banner. */
+export function answeredHosts(config: Config, issuer: string): string {
+  return describeHosts({ issuer, loopback: isLoopback(config.host), allowed: config.allowedHosts });
+}
+
+const hostPolicies = new WeakMap<Runtime, HostPolicy>();
+
+/**
  * The names a node answers to (others get 421): the issuer's host, loopback names when it listens
- * on loopback, and `--allowed-host`.
+ * on loopback, and `--allowed-host`. One policy per runtime, shared by the HTTP routes and the
+ * gate, so a refused name is logged once whichever of them refused it.
  */
 export function deploymentHosts(runtime: Runtime): HostPolicy {
-  const { config, sessions } = runtime;
-  return {
+  const known = hostPolicies.get(runtime);
+  if (known !== undefined) return known;
+  const { config, sessions, log } = runtime;
+  const logged = new Set<string>();
+  const policy: HostPolicy = {
     issuer: () => sessions.issuer,
     loopback: isLoopback(config.host),
     allowed: config.allowedHosts,
+    onRefused: (host) => {
+      if (logged.size > refusedHostsLogged) return;
+      const name = host === undefined ? '' : host.slice(0, 100);
+      if (logged.has(name)) return;
+      logged.add(name);
+      if (logged.size > refusedHostsLogged) {
+        log.warn(`more Host names refused with 421; no more are logged until a restart`);
+        return;
+      }
+      const shown = name === '' ? 'no Host header' : `Host ${JSON.stringify(name)}`;
+      log.warn(
+        { host: name },
+        `refused ${shown} with 421 misdirected_request: this node answers ${describeHosts(policy)}. If clients or a proxy in front reach it by that name, add that name with --allowed-host; a name you do not know is a DNS rebinding attempt (docs/configuration.md#origins-and-hosts)`,
+      );
+    },
   };
+  hostPolicies.set(runtime, policy);
+  return policy;
 }
 
 /**

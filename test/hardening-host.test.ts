@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { passwordGrant, startTestServer, type TestServer } from './support/server.js';
 import { connect, wsUrl, type Outcome } from './support/ws.js';
 import { createGate, createVerifier, issueToken, keySetFromSecret } from '../src/index.js';
+import { refusedHostsLogged } from '../src/runtime.js';
 
 const rebinding = 'rebind.attacker.example';
 
@@ -141,6 +142,52 @@ describe('DNS rebinding: the Host check', () => {
       loadConfig({}, { WSGATE_ALLOWED_HOSTS: 'Chat.Example, [::1]:8443' }).allowedHosts,
       ['chat.example', '[::1]:8443'],
     );
+  });
+});
+
+describe('a refused Host in the log: which name, what the node answers, how to allow it', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ 'allowed-host': ['chat.internal'] });
+  });
+  after(() => server.stop());
+
+  const refusals = () =>
+    server.logs.lines
+      .map((line) => JSON.parse(line) as { level: number; msg: string; host?: string })
+      .filter((e) => e.level === 40 && /Host/.test(e.msg));
+
+  it('logs each refused name once, from HTTP requests and upgrades alike, with the names answered', async () => {
+    const upgrade = {
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    };
+    assert.equal((await get(server.port, '/', 'proxy.internal:8080')).status, 421);
+    assert.equal((await get(server.port, '/ws', 'proxy.internal:8080', upgrade)).status, 421);
+    assert.equal((await get(server.port, '/ws', 'other.internal', upgrade)).status, 421);
+    const logged = refusals();
+    assert.deepEqual(
+      logged.map((e) => e.host),
+      ['proxy.internal:8080', 'other.internal'],
+    );
+    const [first] = logged;
+    assert.match(first?.msg ?? '', /^refused Host "proxy\.internal:8080" with 421/);
+    assert.match(
+      first?.msg ?? '',
+      /answers wsgate\.test \(the issuer's host\), localhost and loopback addresses, --allowed-host chat\.internal\./,
+    );
+    assert.match(first?.msg ?? '', /add that name with --allowed-host/);
+  });
+
+  it(`logs at most ${refusedHostsLogged} names, then says it stops, so made-up names cost a few lines`, async () => {
+    for (let i = 0; i < refusedHostsLogged + 5; i++)
+      assert.equal((await get(server.port, '/', `made-up-${i}.example`)).status, 421);
+    const logged = refusals();
+    assert.equal(logged.length, refusedHostsLogged + 1);
+    assert.equal(logged.filter((e) => e.host !== undefined).length, refusedHostsLogged);
+    assert.match(logged.at(-1)?.msg ?? '', /no more are logged/);
   });
 });
 

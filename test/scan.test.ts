@@ -23,6 +23,9 @@ import { mintToken, soundShape, startTarget, type TargetShape } from './support/
 import { startTestServer, type ManualClock } from './support/server.js';
 import { wsUrl } from './support/ws.js';
 import { ensureBuilt, wsgate } from './support/cli.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createGate, createVerifier, issueToken, keySetFromSecret } from '../src/index.js';
 
 /** Short waits: a sound target answers in milliseconds, a weak one not at all. */
 const fast = { timeoutMs: 5000, halfOpenMs: 8000 } as const;
@@ -242,6 +245,39 @@ describe('wsgate scan', { concurrency: true }, () => {
           checkIds.map(() => 'n/a'),
         );
         assert.match(formatReport(report), /baseline failed/i);
+      });
+
+      it("fails the baseline on a server that does not answer the URL's host name, and says what to do", async () => {
+        // A wsgate node off loopback answers only its issuer's name: scanned by its address, 421.
+        const keys = keySetFromSecret('a-test-secret-of-at-least-thirty-two-bytes');
+        const options = { issuer: 'https://feed.example', audience: 'feed' };
+        const gate = createGate({
+          verify: createVerifier(keys, options),
+          hosts: { issuer: options.issuer, loopback: false },
+        });
+        gate.route('/live', { requirement: 'required' }, (ws) => ws.send('hello'));
+        const http = createServer((_req, res) => res.writeHead(404).end());
+        http.on('upgrade', gate.handleUpgrade);
+        await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+        try {
+          const { port } = http.address() as AddressInfo;
+          const { token } = await issueToken(keys, {
+            ...{ type: 'access', subject: 'amy', sessionId: 's1', scope: '', ttl: 300 },
+            ...{ now: Date.now(), ...options },
+          });
+          const report = await slot(() =>
+            scan({ url: `ws://127.0.0.1:${port}/live`, token, ...fast }),
+          );
+          assert.equal(report.exitCode, 3);
+          assert.match(report.baseline.got, /^421 Misdirected Request/);
+          assert.match(
+            formatReport(report),
+            /421: the server does not answer to the host name in the URL\. Scan the URL its clients\nuse; a wsgate node reached by another name needs that name in --allowed-host\.\n$/,
+          );
+        } finally {
+          http.closeAllConnections();
+          await new Promise<void>((resolve) => http.close(() => resolve()));
+        }
       });
 
       it('fails the baseline without --token when the bare upgrade gets 404', async () => {

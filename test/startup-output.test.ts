@@ -117,6 +117,24 @@ describe('wsgate serve on a terminal', { skip: noScript }, () => {
     assert.equal(out.text.match(/listening/gi)?.length, 1, out.text);
   });
 
+  it('off loopback, shows the pages at the issuer and the Host names answered (others get 421)', async () => {
+    const dataDir = freshDataDir();
+    const out = await serve(
+      [
+        ...['--host', '0.0.0.0', '--port', '0', '--data-dir', dataDir],
+        ...['--issuer', 'https://chat.example', '--allowed-host', 'chat.internal'],
+      ],
+      { tty: true, ready: /Log lines follow/ },
+    );
+    assert.equal(out.code, 0, out.text);
+    assert.match(out.text, /^wsgate \d+\.\d+\.\d+ listening on http:\/\/0\.0\.0\.0:\d+$/m);
+    assert.match(out.text, /^ {2}pages +https:\/\/chat\.example\/ \(chat\), \/login, \/docs$/m);
+    assert.match(
+      out.text,
+      /^ {2}hosts +chat\.example \(the issuer's host\), --allowed-host chat\.internal; any other Host gets 421 \(add names with --allowed-host\)$/m,
+    );
+  });
+
   it('says how to add the first user when there is none, with the --data-dir to give', async () => {
     const dataDir = freshDataDir();
     const out = await serve(['--port', '0', '--data-dir', dataDir], {

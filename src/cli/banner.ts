@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { redactUrl, type Config } from '../config.js';
+import { isLoopback, redactUrl, type Config } from '../config.js';
+import { answeredHosts } from '../runtime.js';
 import { demoUsers } from '../users/user-service.js';
 import { keyFileName } from '../tokens/keys.js';
 
@@ -43,7 +44,11 @@ function deploymentFlag(config: Config): string {
  * which external issuers and upstreams it works with.
  */
 export function startupBanner(facts: BannerFacts): string {
-  const { config, url } = facts;
+  const { config } = facts;
+  const loopback = isLoopback(config.host);
+  // Off loopback the pages are reached by the issuer's name: the listening address (0.0.0.0, a
+  // private IP) is not a name the node answers.
+  const url = loopback ? facts.url : facts.issuer.replace(/\/$/, '');
   const rows: [string, string][] = [];
   if (config.demo) {
     rows.push([
@@ -65,6 +70,10 @@ export function startupBanner(facts: BannerFacts): string {
     rows.push(['cluster', `Redis ${redactUrl(config.redis)}, prefix ${config.redisPrefix}`]);
   }
   rows.push(['issuer', facts.issuer]);
+  if (!loopback || config.allowedHosts.length > 0) {
+    const hosts = answeredHosts(config, facts.issuer);
+    rows.push(['hosts', `${hosts}; any other Host gets 421 (add names with --allowed-host)`]);
+  }
   for (const trusted of config.trust) {
     rows.push([
       'trusts',
@@ -77,5 +86,5 @@ export function startupBanner(facts: BannerFacts): string {
   const width = Math.max(...rows.map(([label]) => label.length));
   const body = rows.map(([label, text]) => `  ${label.padEnd(width)}  ${text}`).join('\n');
   const mode = config.demo ? ' (demo mode)' : '';
-  return `\nwsgate ${facts.version} listening on ${url}${mode}\n\n${body}\n\nCtrl+C stops it. Log lines follow.\n\n`;
+  return `\nwsgate ${facts.version} listening on ${facts.url}${mode}\n\n${body}\n\nCtrl+C stops it. Log lines follow.\n\n`;
 }

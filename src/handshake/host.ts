@@ -16,6 +16,8 @@ export interface HostPolicy {
   readonly loopback: boolean;
   /** More names (`chat.example`, any port) or `name:port` pairs (that port only). */
   readonly allowed?: readonly string[];
+  /** Told each refused `Host` (undefined when there is none), so an operator can learn why. */
+  readonly onRefused?: (host: string | undefined) => void;
 }
 
 /** A `Host` header's name (lower case, IPv6 without brackets, no trailing dot) and port. */
@@ -94,7 +96,7 @@ export function hostChecker(policy: HostPolicy): (host: string | undefined) => b
     if (parts.port === undefined) names.add(parts.name);
     else pairs.add(`${parts.name} ${parts.port}`);
   }
-  return (host) => {
+  const allowed = (host: string | undefined): boolean => {
     if (host === undefined) return false;
     const parts = splitHost(host);
     if (!parts) return false;
@@ -112,4 +114,32 @@ export function hostChecker(policy: HostPolicy): (host: string | undefined) => b
       (parts.port === undefined || parts.port === issuer.port)
     );
   };
+  const { onRefused } = policy;
+  if (onRefused === undefined) return allowed;
+  return (host) => {
+    if (allowed(host)) return true;
+    onRefused(host);
+    return false;
+  };
+}
+
+/**
+ * The names a policy answers, as an operator reads them: `chat.example (the issuer's host),
+ * loopback names, --allowed-host chat.internal`.
+ */
+export function describeHosts(policy: HostPolicy): string {
+  const issuer = typeof policy.issuer === 'string' ? policy.issuer : policy.issuer();
+  const parts = issuerParts(issuer);
+  const names: string[] = [];
+  if (parts !== undefined) {
+    const host = parts.name.includes(':') ? `[${parts.name}]` : parts.name;
+    const url = new URL(issuer.includes('://') ? issuer : `http://${issuer}`);
+    const implied = parts.port === defaultPort(url.protocol);
+    names.push(`${implied ? host : `${host}:${parts.port}`} (the issuer's host)`);
+  }
+  if (policy.loopback) names.push('localhost and loopback addresses');
+  if (policy.allowed !== undefined && policy.allowed.length > 0) {
+    names.push(`--allowed-host ${policy.allowed.join(', ')}`);
+  }
+  return names.join(', ');
 }

@@ -23,6 +23,13 @@ export function formatReport(report: ScanReport): string {
       'The baseline failed: the endpoint did not accept the credential (or, without --token, did not',
       'answer the upgrade with 101, 401 or 403). Nothing else was tried. Exit 3.',
     );
+    // A Host check (wsgate's, against DNS rebinding) refuses a node scanned by its address.
+    if (/^421\b/.test(report.baseline.got)) {
+      lines.push(
+        '421: the server does not answer to the host name in the URL. Scan the URL its clients',
+        'use; a wsgate node reached by another name needs that name in --allowed-host.',
+      );
+    }
   } else {
     const counts = verdicts.map(
       (v) => `${report.checks.filter((c) => c.verdict === v).length} ${v}`,
