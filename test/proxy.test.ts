@@ -598,7 +598,13 @@ describe('proxy mode: live sessions', () => {
 });
 
 describe('proxy mode: an upstream that is down, refuses or hangs', () => {
-  it('answers 502 bad_gateway, or 1014 to a wsgate.v1 client, and counts the failure', async () => {
+  const upstreamSays = {
+    refused: /Upstream answered 403 to the upgrade$/,
+    timeout: /No upstream answer within 100 ms$/,
+    unreachable: /Upstream unreachable: ECONNREFUSED$/,
+  };
+
+  it('answers 502 bad_gateway, or 1014 to a wsgate.v1 client, counts the failure and logs which', async () => {
     const refusing = await startUpstream({ refuse: 403 });
     const hanging = await hangingUpstream();
     const down = await hangingUpstream();
@@ -637,7 +643,12 @@ describe('proxy mode: an upstream that is down, refuses or hangs', () => {
             new RegExp(`wsgate_upstream_failures_total\\{reason="${reason}"\\}`),
           ),
           2,
-        );
+        ); // The operator's log says which failure it was; the client was told only the above.
+        const logged = server.logs.lines
+          .map((line) => JSON.parse(line) as { msg: string; handshake?: { path: string } })
+          .filter((e) => e.handshake?.path === path && /^handshake rejected: /.test(e.msg));
+        assert.equal(logged.length, 2, path);
+        assert.match(logged[0]?.msg ?? '', upstreamSays[reason], path);
       }
       await until(() => hanging.sockets.size === 0);
       assert.equal(server.gate.size, 0);

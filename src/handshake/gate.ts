@@ -38,6 +38,7 @@ import {
   findProxyRoute,
   type ProxyOptions,
 } from '../proxy/connect.js';
+import { DialError } from '../proxy/dial.js';
 import { Pipe } from '../proxy/pipe.js';
 import {
   defaultGateLimits,
@@ -668,7 +669,13 @@ export class Gate {
       transport,
       afterUpgrade,
     };
-    this.#o.log?.info({ handshake: event }, 'handshake rejected');
+    // The client hears only "Upstream unavailable"; the operator needs to know which failure
+    // (a backend that answered 403 refused wsgate's identity token, or its path is wrong).
+    const { cause } = error;
+    const upstream =
+      cause instanceof DialError && cause.reason !== 'aborted' ? cause.message : undefined;
+    if (upstream === undefined) this.#o.log?.info({ handshake: event }, 'handshake rejected');
+    else this.#o.log?.warn({ handshake: event, upstream }, `handshake rejected: ${upstream}`);
     if (error.reason !== undefined) {
       this.#o.log?.debug({ code: error.code, reason: error.reason }, `refused: ${error.reason}`);
     }
