@@ -2,7 +2,8 @@
 
 wsgate checks the credential, the Origin, the scopes and the limits before this app hears of
 the socket, closes the socket when the session ends, and tells the app who the user is.
-Run: uvicorn app:app --port 9000   (and wsgate serve --proxy /secured-ws=ws://127.0.0.1:9000/secured-ws)
+Run: python3 -m uvicorn app:app --port 9000
+(and npx wsgate serve --demo --proxy /secured-ws=ws://127.0.0.1:9000/secured-ws)
 """
 
 from fastapi import Depends, FastAPI, WebSocket
