@@ -7,6 +7,10 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { WebSocketServer } from 'ws';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -22,6 +26,7 @@ import {
 import { mintToken, soundShape, startTarget, type TargetShape } from './support/scan-targets.js';
 import { startTestServer, type ManualClock } from './support/server.js';
 import { wsUrl } from './support/ws.js';
+import { chatV2OrNone, startUpstream } from './support/upstream.js';
 import { ensureBuilt, wsgate } from './support/cli.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,6 +40,9 @@ const fast = { timeoutMs: 5000, halfOpenMs: 8000 } as const;
  * loaded machine, short enough to wait for.
  */
 const shortLived = 15;
+
+/** The checks that present a garbage or forged token. */
+const tokenChecks = ['garbage-token', 'alg-none', 'signature-altered', 'payload-altered'] as const;
 
 const weakOf = (report: ScanReport): CheckId[] =>
   report.checks.filter((c) => c.verdict === 'WEAK').map((c) => c.id);
@@ -139,12 +147,7 @@ describe('wsgate scan', { concurrency: true }, () => {
           formatReport(report),
         );
         // A forged token proves nothing where no token is needed: n/a, and saying why.
-        for (const id of [
-          'garbage-token',
-          'alg-none',
-          'signature-altered',
-          'payload-altered',
-        ] as const) {
+        for (const id of tokenChecks) {
           assert.equal(checkOf(report, id).verdict, 'n/a');
           assert.match(checkOf(report, id).note ?? '', /without a credential/);
         }
@@ -344,6 +347,60 @@ describe('wsgate scan', { concurrency: true }, () => {
         );
       });
 
+      it('fails the baseline, as a browser fails the handshake, when the 101 selects none of the offered subprotocols or one not offered', async (t) => {
+        const token = await mintToken();
+        for (const [selects, got] of [
+          [
+            false,
+            /^101 selecting none of the offered subprotocols \(a browser fails this handshake\)$/,
+          ],
+          ['chat.v2', /^101 selecting "chat\.v2", which was not offered \(a browser fails/],
+        ] as const) {
+          // A server that upgrades anyone and never selects what the scanner offers.
+          const server = await startUpstream({ protocol: () => selects });
+          t.after(() => server.close());
+          const report = await slot(() =>
+            scan({ url: `${server.url}/live`, token, transport: 'subprotocol', ...fast }),
+          );
+          assert.equal(report.baseline.ok, false, formatReport(report));
+          assert.match(report.baseline.got, got);
+          assert.equal(report.exitCode, 3);
+        }
+      });
+
+      it('leaves a check n/a, never held, when the server upgrades a forged token without selecting an offered subprotocol', async (t) => {
+        const token = await mintToken();
+        // Refuses an upgrade that offers no subprotocol, upgrades every other, and selects
+        // wsgate.v1 only for the real token: a browser could not use a forged token's socket, but
+        // the server did upgrade it.
+        const wss = new WebSocketServer({
+          port: 0,
+          host: '127.0.0.1',
+          verifyClient: (info: { req: IncomingMessage }) =>
+            info.req.headers['sec-websocket-protocol'] !== undefined,
+          handleProtocols: (offered) => offered.has(`wsgate.bearer.${token}`) && 'wsgate.v1',
+        });
+        // The invalid-UTF-8 probe's socket fails here; that is not news.
+        wss.on('connection', (ws) => ws.on('error', () => undefined));
+        t.after(() => {
+          for (const ws of wss.clients) ws.terminate();
+          return new Promise((resolve) => wss.close(resolve));
+        });
+        await once(wss, 'listening');
+        const { port } = wss.address() as AddressInfo;
+        const report = await slot(() =>
+          scan({ url: `ws://127.0.0.1:${port}/live`, token, transport: 'subprotocol', ...fast }),
+        );
+        assert.ok(report.baseline.ok, formatReport(report));
+        assert.equal(checkOf(report, 'no-credential').verdict, 'held', formatReport(report));
+        for (const id of tokenChecks) {
+          const check = checkOf(report, id);
+          assert.equal(check.verdict, 'n/a', formatReport(report));
+          assert.match(check.got, /^101 selecting none of the offered subprotocols/);
+          assert.match(check.note ?? '', /as in a browser, the socket could not be used/);
+        }
+      });
+
       it('never prints the token or an altered copy, in text or JSON, even when the server echoes it', async () => {
         for (const transport of ['bearer', 'cookie'] as const) {
           const { report, token } = await scanTarget(
@@ -387,9 +444,9 @@ describe('wsgate scan', { concurrency: true }, () => {
     });
 
     function scanWsgate(
-      config: Record<string, string | boolean>,
-      transport: 'bearer' | 'cookie',
-      clock?: ManualClock,
+      config: Record<string, string | boolean | string[]>,
+      transport: 'bearer' | 'cookie' | 'subprotocol',
+      { clock, path = '/ws' }: { clock?: ManualClock; path?: string } = {},
     ): Promise<ScanReport> {
       return slot(async () => {
         // The scan here waits 8 s for a half-open upgrade to be dropped: less than the 10 s
@@ -402,7 +459,7 @@ describe('wsgate scan', { concurrency: true }, () => {
         const pair = await server.runtime.sessions.openSession(user, {
           cookies: transport === 'cookie',
         });
-        const url = wsUrl(server, '/ws');
+        const url = wsUrl(server, path);
         return scan({ url, token: pair.accessToken, transport, ...fast });
       });
     }
@@ -435,11 +492,27 @@ describe('wsgate scan', { concurrency: true }, () => {
       assertVerdicts(report, { ...expected, 'origin-missing': 'held' });
     });
 
+    it('on a proxied route whose backend selects no subprotocol, the subprotocol transport is accepted and every applicable check holds', async (t) => {
+      const backend = await startUpstream({ protocol: chatV2OrNone });
+      t.after(() => backend.close());
+      const report = await scanWsgate(
+        { ...production, proxy: [`/app=${backend.url}/ws`] },
+        'subprotocol',
+        { path: '/app' },
+      );
+      assert.ok(report.baseline.ok, formatReport(report));
+      assert.match(report.baseline.sent, /wsgate\.v1, wsgate\.proxy, wsgate\.bearer\.<token>/);
+      assertVerdicts(report, expected);
+      // The backend got the scanner's sockets, never a wsgate.* subprotocol.
+      assert.ok(backend.connections.length > 0);
+      for (const c of backend.connections) assert.equal(c.protocol, '');
+    });
+
     it('in production mode, a socket does not outlive its token', async () => {
       const report = await scanWsgate(
         { ...production, 'access-ttl': String(shortLived) },
         'bearer',
-        realClock(),
+        { clock: realClock() },
       );
       const check = checkOf(report, 'token-expiry');
       assert.equal(check.verdict, 'held', formatReport(report));

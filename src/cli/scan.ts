@@ -30,7 +30,8 @@ Options:
                          prefer --token-file)
   --token-file <path>    read the credential from a file (- for standard input)
   --transport <how>      bearer (Authorization header, the default), query (?token=),
-                         subprotocol (wsgate.v1, wsgate.bearer.<jwt>) or cookie
+                         subprotocol (wsgate.v1, wsgate.proxy, wsgate.bearer.<jwt>, as a
+                         browser on wsgate's own and proxied routes) or cookie
   --cookie-name <name>   the cookie for --transport cookie (access_token_cookie)
   --origin <origin>      an Origin the server allows, sent with every probe not about Origin
   --timeout <seconds>    how long an upgraded socket must stay open to count as accepted (10)

@@ -14,6 +14,8 @@ export function undecided(answer: Answer): string | undefined {
       return 'the server throttled the probe, so the check did not run; scan again later';
     case 'silent':
       return 'the server did not answer in time, so the check did not run';
+    case 'unselected':
+      return 'the server upgraded without selecting an offered subprotocol, so, as in a browser, the socket could not be used to see whether it was served';
     case 'failed':
       return 'the handshake failed before the server decided anything';
     default:

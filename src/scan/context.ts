@@ -36,6 +36,15 @@ export interface ScanContext {
   probe(attempt: Attempt, options?: ProbeOptions): Promise<ProbeResult>;
 }
 
+/**
+ * What the subprotocol transport offers, as a browser page of wsgate does: wsgate selects
+ * `wsgate.v1` on its own endpoints, and `wsgate.proxy` on a proxied route whose backend selects no
+ * subprotocol — without it, that 101 would select none of those offered, which a browser fails.
+ */
+function subprotocols(token: string): string[] {
+  return ['wsgate.v1', 'wsgate.proxy', `wsgate.bearer.${token}`];
+}
+
 /** The page origin a browser on the target's own site would send. */
 export function ownOrigin(target: URL): string {
   return `${target.protocol === 'wss:' ? 'https' : 'http'}://${target.host}`;
@@ -59,7 +68,7 @@ export function createContext(options: ScanOptions, target: URL): ScanContext {
       case 'query':
         return { query: { token: value } };
       case 'subprotocol':
-        return { protocols: ['wsgate.v1', `wsgate.bearer.${value}`] };
+        return { protocols: subprotocols(value) };
       case 'cookie':
         // fastapi-jwt-auth's double submit: the token's csrf claim in ?csrf_token=.
         return {
@@ -71,7 +80,7 @@ export function createContext(options: ScanOptions, target: URL): ScanContext {
   const how = {
     bearer: 'as Authorization: Bearer',
     query: 'in ?token=',
-    subprotocol: 'as subprotocols wsgate.v1, wsgate.bearer.<token>',
+    subprotocol: `as subprotocols ${subprotocols('<token>').join(', ')}`,
     cookie: `as cookie ${cookieName}${csrf === undefined ? '' : ' with ?csrf_token='}`,
   }[transport];
 

@@ -29,7 +29,9 @@ export function mergeAttempts(...attempts: Attempt[]): Attempt {
  * What came back, in the terms any server can be judged by: "accepted" is a 101 whose socket
  * delivers data or stays open for the whole wait; "refused" is any other HTTP answer, or a close
  * before any data. Throttling (429, 503, close 1013 or 4429), silence and failures say that the
- * probe could not be judged.
+ * probe could not be judged. "unselected" is a 101 that selects none of the offered subprotocols
+ * (or one where none was offered): browsers, like `ws`, fail that handshake, so it is never
+ * accepted, and nothing after it can be seen.
  */
 export type Answer =
   | { readonly kind: 'accepted'; readonly by: 'data' | 'open' }
@@ -37,6 +39,7 @@ export type Answer =
   | { readonly kind: 'closed'; readonly code: number; readonly reason: string }
   | { readonly kind: 'throttled'; readonly status?: number; readonly code?: number }
   | { readonly kind: 'silent' }
+  | { readonly kind: 'unselected'; readonly selected: string | undefined }
   | { readonly kind: 'failed'; readonly error: string };
 
 export interface ProbeOptions {
@@ -75,6 +78,8 @@ export function probe(
       maxPayload: 64 * 1024 * 1024,
       skipUTF8Validation: options.skipUTF8Validation ?? false,
     });
+    const offered = attempt.protocols ?? [];
+    let unselected: Answer | undefined;
     let settled = false;
     let timer = setTimeout(() => settle({ kind: 'silent' }), timeoutMs);
     const settle = (answer: Answer) => {
@@ -85,8 +90,14 @@ export function probe(
       ws.terminate();
       resolve({ answer });
     };
+    // ws fails such a 101 itself, as a browser does; the answer says which subprotocol came back.
+    ws.on('upgrade', (res) => {
+      const selected = res.headers['sec-websocket-protocol'];
+      const fits = selected === undefined ? offered.length === 0 : offered.includes(selected);
+      if (!fits) unselected = { kind: 'unselected', selected };
+    });
     // Errors after the answer (a reset while terminating, EPIPE) change nothing.
-    ws.on('error', (err: Error) => settle({ kind: 'failed', error: err.message }));
+    ws.on('error', (err: Error) => settle(unselected ?? { kind: 'failed', error: err.message }));
     ws.on('unexpected-response', (req, res) => {
       const status = res.statusCode ?? 0;
       res.resume();
@@ -153,6 +164,10 @@ export function describe(answer: Answer, timeoutMs: number): string {
         : `101, then closed ${answer.code ?? ''} (throttled)`;
     case 'silent':
       return `no answer within ${seconds(timeoutMs)}`;
+    case 'unselected':
+      return answer.selected === undefined
+        ? '101 selecting none of the offered subprotocols (a browser fails this handshake)'
+        : `101 selecting "${scrubServerText(answer.selected)}", which was not offered (a browser fails this handshake)`;
     case 'failed':
       return `no WebSocket: ${scrubServerText(answer.error)}`;
   }
