@@ -1,7 +1,8 @@
 /**
- * The samples in docs/scan.md, run as written against a real `wsgate serve --demo` process: the
- * first `sh` block gets a token, each later one scans, and the `text` block after it is what the
- * scan must print (for the report: each check's verdict; otherwise the output itself).
+ * The samples in docs/scan.md, run as written against a real `wsgate serve --demo` process that
+ * proxies `/app` to a `ws` backend selecting no subprotocol: the first `sh` block gets a token,
+ * each later one scans, and the `text` block after it is what the scan must print (for the report:
+ * each check's verdict; otherwise the output itself).
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ import {
   startServeProcess,
   type ServeProcess,
 } from './support/cli.js';
+import { chatV2OrNone, startUpstream, type Upstream } from './support/upstream.js';
 
 const page = readFileSync(join(repo, 'docs', 'scan.md'), 'utf8');
 const blocks = [...page.matchAll(/```(sh|text)\n([\s\S]*?)```/g)].map((m) => ({
@@ -66,18 +68,21 @@ function verdicts(report: string): string[] {
 
 describe('docs/scan.md', { skip }, () => {
   let server: ServeProcess;
+  let backend: Upstream;
   const dataDir = mkdtempSync(join(tmpdir(), 'wsgate-scan-docs-'));
   before(async () => {
     ensureBuilt();
+    backend = await startUpstream({ protocol: chatV2OrNone });
     // Seeding the demo users hashes three passwords: slow on a busy machine.
     server = await startServeProcess(
-      ['--demo', '--port', '0', '--data-dir', dataDir],
+      ['--demo', '--port', '0', '--data-dir', dataDir, '--proxy', `/app=${backend.url}/ws`],
       'wsgate',
       60_000,
     );
   });
-  after(() => {
+  after(async () => {
     server?.child.kill('SIGTERM');
+    await backend?.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -94,32 +99,32 @@ describe('docs/scan.md', { skip }, () => {
     }
   });
 
-  it('runs every scan sample and prints what the page shows', { concurrency: true }, async (t) => {
+  // One at a time: each scan ends with a handshake flood that wsgate throttles per client address,
+  // and every sample scans from the same address.
+  it('runs every scan sample and prints what the page shows', async (t) => {
     const getToken = blocks[0]!.body;
     const samples = [];
     for (let i = 1; i + 1 < blocks.length; i += 2)
       samples.push([blocks[i]!.body, blocks[i + 1]!.body] as const);
-    await Promise.all(
-      samples.map(([script, shown], n) =>
-        t.test(`sample ${n + 1}: ${script.split('\n')[0]}`, async () => {
-          const cwd = mkdtempSync(join(tmpdir(), 'wsgate-scan-sample-'));
-          try {
-            const token = await runScript(local(getToken), cwd);
-            assert.equal(token.code, 0, token.stderr);
-            const run = await runScript(local(script), cwd);
-            const report = verdicts(shown);
-            if (report.length > 0) {
-              // A report: the same checks with the same verdicts (times and counts vary).
-              assert.deepEqual(verdicts(run.stdout), report, run.stdout + run.stderr);
-            } else {
-              assert.equal(run.code, 0, run.stderr);
-              assert.equal(run.stdout, shown, run.stderr);
-            }
-          } finally {
-            rmSync(cwd, { recursive: true, force: true });
+    for (const [n, [script, shown]] of samples.entries()) {
+      await t.test(`sample ${n + 1}: ${script.split('\n')[0]}`, async () => {
+        const cwd = mkdtempSync(join(tmpdir(), 'wsgate-scan-sample-'));
+        try {
+          const token = await runScript(local(getToken), cwd);
+          assert.equal(token.code, 0, token.stderr);
+          const run = await runScript(local(script), cwd);
+          const report = verdicts(shown);
+          if (report.length > 0) {
+            // A report: the same checks with the same verdicts (times and counts vary).
+            assert.deepEqual(verdicts(run.stdout), report, run.stdout + run.stderr);
+          } else {
+            assert.equal(run.code, 0, run.stderr);
+            assert.equal(run.stdout, shown, run.stderr);
           }
-        }),
-      ),
-    );
+        } finally {
+          rmSync(cwd, { recursive: true, force: true });
+        }
+      });
+    }
   });
 });
