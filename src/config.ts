@@ -84,6 +84,7 @@ export interface Config {
   readonly maxRooms: number;
   /** New chat rooms one user may create per minute. */
   readonly roomCreationsPerMinute: number;
+  readonly joinedBytesPerMinute: number;
   /** Rooms listed in a chat `welcome` at most. */
   readonly welcomeRooms: number;
   /** Paths served by upstream WebSocket servers (proxy mode). */
@@ -153,6 +154,7 @@ export const defaults = {
   maxRooms: 1000,
   roomCreationsPerMinute: 30,
   welcomeRooms: 100,
+  joinedBytesPerMinute: 4 * 1024 * 1024,
   redisPrefix: 'wsgate:',
 } as const;
 
@@ -471,6 +473,15 @@ export const configOptions = {
     group: 'limits',
     scope: 'serve',
     help: 'rooms listed in a chat welcome at most',
+  },
+  'joined-bytes-per-minute': {
+    kind: 'string',
+    env: 'WSGATE_JOINED_BYTES_PER_MINUTE',
+    arg: 'BYTES',
+    default: '4194304 (4 MiB)',
+    group: 'limits',
+    scope: 'serve',
+    help: 'bytes of chat joined frames (history, replay, members) one user may be sent per minute',
   },
   trust: {
     kind: 'list',
@@ -1115,6 +1126,11 @@ export function loadConfig(flags: RawOptions, env: NodeJS.ProcessEnv = {}): Conf
       defaults.roomCreationsPerMinute,
     ),
     welcomeRooms: o.parse('welcome-rooms', integer(1, 1_000_000), defaults.welcomeRooms),
+    joinedBytesPerMinute: o.parse(
+      'joined-bytes-per-minute',
+      integer(1, 1_000_000_000_000),
+      defaults.joinedBytesPerMinute,
+    ),
     ...parseWorkers(o),
     limits: parseLimits(o),
     proxies: proxy.proxies,

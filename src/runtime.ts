@@ -612,6 +612,7 @@ export async function startNode(runtime: Runtime, options: NodeOptions = {}): Pr
     maxRooms: runtime.config.maxRooms,
     roomCreationsPerMinute: runtime.config.roomCreationsPerMinute,
     welcomeRooms: runtime.config.welcomeRooms,
+    joinedBytesPerMinute: runtime.config.joinedBytesPerMinute,
   });
   const close = async () => {
     timers.clearTimeout(poll);

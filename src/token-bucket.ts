@@ -17,6 +17,29 @@ export class TokenBuckets {
 
   /** Takes one token; returns 0 when allowed, else the seconds until a token will be there. */
   take(key: string, now: number): number {
+    const bucket = this.#refill(key, now);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return 0;
+    }
+    return Math.max(1, Math.ceil((1 - bucket.tokens) / this.#o.rate));
+  }
+
+  /**
+   * For a cost known only once the work is done (bytes sent): 0 when the bucket holds anything
+   * now, else the seconds until it will. {@link spend} then takes the cost, into debt if need be.
+   */
+  wait(key: string, now: number): number {
+    const { tokens } = this.#refill(key, now);
+    return tokens > 0 ? 0 : Math.max(1, Math.ceil(-tokens / this.#o.rate));
+  }
+
+  /** Takes `cost` tokens, leaving the bucket in debt when it held fewer. */
+  spend(key: string, now: number, cost: number): void {
+    this.#refill(key, now).tokens -= cost;
+  }
+
+  #refill(key: string, now: number): { tokens: number; at: number } {
     const { rate, burst, maxKeys } = this.#o;
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {
@@ -31,11 +54,7 @@ export class TokenBuckets {
       bucket.at = now;
     }
     this.#buckets.set(key, bucket);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return 0;
-    }
-    return Math.max(1, Math.ceil((1 - bucket.tokens) / rate));
+    return bucket;
   }
 }
 

@@ -150,3 +150,71 @@ describe('chat hardening', () => {
     d.close();
   });
 });
+
+describe('chat joined-frame budget', () => {
+  let server: TestServer;
+  let john: string;
+  let jane: string;
+  before(async () => {
+    server = await startTestServer({ 'joined-bytes-per-minute': '20000' });
+    john = (await passwordGrant(server)).access_token;
+    jane = (await passwordGrant(server, 'janedoe', 'secret2')).access_token;
+  });
+  after(() => server.stop());
+
+  it('charges every joined frame to the user: past the budget a rejoin, a new connection and a replay are refused until it refills', async () => {
+    const c = await open(server, john);
+    c.send({ type: 'join', room: 'big' });
+    await c.next('joined');
+    for (let i = 0; i < 5; i++) {
+      c.send({ type: 'send', room: 'big', text: 'x'.repeat(4000), id: `m${i}` });
+      await c.next('ack', (f) => f.id === `m${i}`);
+    }
+    // The budget holds one such history (20 KB of text), so the first rejoin still gets it.
+    c.send({ type: 'leave', room: 'big' });
+    c.send({ type: 'join', room: 'big' });
+    assert.equal(((await c.next('joined')).history as unknown[]).length, 5);
+    // Leaving and joining again, as the attack did hundreds of times a second: refused.
+    c.send({ type: 'leave', room: 'big' });
+    c.send({ type: 'join', room: 'big' });
+    const refused = await c.next('error');
+    assert.equal(refused.code, 'rate_limited');
+    assert.match(refused.message as string, /retry after \d+s/);
+    // So is the same user on a new connection, replaying everything with since: 0.
+    const d = await open(server, john);
+    d.send({ type: 'join', room: 'big', since: 0 });
+    assert.equal((await d.next('error')).code, 'rate_limited');
+    // Another user has a budget of their own.
+    const e = await open(server, jane);
+    e.send({ type: 'join', room: 'big' });
+    assert.equal(((await e.next('joined')).history as unknown[]).length, 5);
+    // A minute later the budget is full again.
+    server.clock.advance(60_000);
+    d.send({ type: 'join', room: 'big', since: 0 });
+    assert.equal(((await d.next('joined')).history as unknown[]).length, 5);
+    c.close();
+    d.close();
+    e.close();
+  });
+
+  it('pages forward with since on a room already joined, and re-sends nothing without it', async () => {
+    server.clock.advance(60_000);
+    const c = await open(server, jane);
+    c.send({ type: 'join', room: 'paging' });
+    await c.next('joined');
+    const ids: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      c.send({ type: 'send', room: 'paging', text: `p${i}`, id: `p${i}` });
+      ids.push((await c.next('ack', (f) => f.id === `p${i}`)).msgId);
+    }
+    c.send({ type: 'join', room: 'paging' });
+    assert.deepEqual((await c.next('joined')).history, []);
+    c.send({ type: 'join', room: 'paging', since: ids[0] });
+    const page = (await c.next('joined')).history as { id: unknown }[];
+    assert.deepEqual(
+      page.map((m) => m.id),
+      ids.slice(1),
+    );
+    c.close();
+  });
+});

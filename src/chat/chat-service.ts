@@ -15,7 +15,7 @@ import type { Clock, Timers } from '../clock.js';
 import type { ChatMessage, Storage } from '../storage/types.js';
 import type { Principal } from '../credentials/principal.js';
 import type { SocketControl } from '../handshake/gate.js';
-import type { MessageFrame, PresenceFrame } from '../protocol/frames.js';
+import type { JoinedFrame, MessageFrame, PresenceFrame } from '../protocol/frames.js';
 import { Rooms, type RoomMember } from '../rooms/rooms.js';
 import { TokenBuckets } from '../token-bucket.js';
 import {
@@ -53,6 +53,11 @@ export interface ChatOptions {
   readonly roomCreationsPerMinute?: number;
   /** Rooms listed in `welcome` at most (`general` and the busiest live rooms). */
   readonly welcomeRooms?: number;
+  /**
+   * Bytes of `joined` frames (history, replay, members) one user may be sent per minute, all at
+   * once at most: leaving and joining again, or reconnecting, re-reads the history each time.
+   */
+  readonly joinedBytesPerMinute?: number;
 }
 
 interface Member extends RoomMember {
@@ -80,6 +85,7 @@ export class ChatService {
   /** The rooms of this node; the cluster feeds them what other nodes publish. */
   readonly rooms: Rooms<Member>;
   readonly #creations: TokenBuckets;
+  readonly #joinedBytes: TokenBuckets;
 
   constructor(options: ChatOptions) {
     this.#o = {
@@ -92,10 +98,13 @@ export class ChatService {
       maxRooms: 1000,
       roomCreationsPerMinute: 30,
       welcomeRooms: 100,
+      joinedBytesPerMinute: 4 * 1024 * 1024,
       ...options,
     };
     const perMinute = this.#o.roomCreationsPerMinute;
     this.#creations = new TokenBuckets({ rate: perMinute / 60, burst: perMinute });
+    const bytes = this.#o.joinedBytesPerMinute;
+    this.#joinedBytes = new TokenBuckets({ rate: bytes / 60, burst: bytes });
     const maxBuffered = this.#o.maxBufferedBytes;
     this.rooms = new Rooms<Member>({
       // Per member of every broadcast: the slow-consumer check and one write of the shared frame.
@@ -209,14 +218,30 @@ export class ChatService {
   async #join(member: Member, name: string, since: number | undefined): Promise<void> {
     if (!member.control.principal.scopes.has('chat:read'))
       throw new FrameError('insufficient_scope', 'Joining needs chat:read');
+    // Every `joined` is paid for from the user's byte budget: without it, a leave and a join, or
+    // a new connection, each read and sent up to 500 messages again (hundreds of MB in seconds).
+    const wait = this.#joinedBytes.wait(member.user, this.#o.clock());
+    if (wait > 0) {
+      throw new FrameError(
+        'rate_limited',
+        `At most ${this.#o.joinedBytesPerMinute} bytes of joined frames a minute; retry after ${wait}s`,
+      );
+    }
     if (member.rooms.has(name)) {
       // Already a member: say so again, without the history (re-sending it on every repeated
-      // join let a few sockets pull hundreds of megabytes).
-      return this.#send(member, {
+      // join let a few sockets pull hundreds of megabytes); `since` pages forward.
+      const history =
+        since === undefined
+          ? []
+          : await this.#o.storage.listMessages(name, {
+              afterId: since,
+              limit: this.#o.replayLimit,
+            });
+      return this.#sendJoined(member, {
         type: 'joined',
         room: name,
         members: this.rooms.membersOf(name),
-        history: [],
+        history: history.map(messageFrame),
       });
     }
     if (member.rooms.size >= this.#o.maxRoomsPerConnection) {
@@ -246,7 +271,7 @@ export class ChatService {
       throw err;
     }
     member.held = undefined;
-    this.#send(member, {
+    this.#sendJoined(member, {
       type: 'joined',
       room: name,
       members: this.rooms.membersOf(name),
@@ -298,6 +323,14 @@ export class ChatService {
     });
     if (id !== undefined) this.#send(member, { type: 'ack', id, msgId: stored.id });
     this.rooms.publish(messageFrame(stored));
+  }
+
+  /** Sends a `joined` frame and charges its bytes to the user's budget. */
+  #sendJoined(member: Member, frame: JoinedFrame): void {
+    const data = Buffer.from(JSON.stringify(frame));
+    this.#joinedBytes.spend(member.user, this.#o.clock(), data.length);
+    this.#write(member, data);
+    this.#o.onSent?.(1);
   }
 
   #send(member: Member, frame: ServerFrame): void {
