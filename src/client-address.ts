@@ -43,6 +43,31 @@ export function clientAddress(
   return client;
 }
 
+/**
+ * The key per-address limits count a client under: an IPv4 address as it is (an IPv4-mapped
+ * IPv6 one read as IPv4), an IPv6 address by its /64. A host or a home network is given a whole
+ * /64, so counting single IPv6 addresses handed one client 2^64 budgets: a fresh attack sprayed
+ * 200 usernames from one /64 without a 429.
+ */
+export function addressKey(ip: string): string {
+  const bare = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1] ?? ip;
+  const family = isIP(bare);
+  if (family !== 6) return bare;
+  const address = bare.replace(/%.*$/, '').toLowerCase();
+  const [head = '', tail] = address.split('::');
+  const groups = (part: string | undefined): string[] =>
+    part === undefined || part === '' ? [] : part.split(':');
+  const left = groups(head);
+  // Only the first four groups matter, and a dotted IPv4 tail lies past them.
+  const right = groups(tail);
+  const missing = 8 - left.length - right.length - (address.includes('.') ? 1 : 0);
+  const full = tail === undefined ? left : [...left, ...Array<string>(missing).fill('0'), ...right];
+  return `${full
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}
+
 /** `http` or `https` from `X-Forwarded-Proto` of a trusted peer (its last entry), else undefined. */
 export function forwardedProto(
   peer: string,

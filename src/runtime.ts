@@ -22,7 +22,7 @@ import {
   RedisRecentRotations,
   type RecentRotations,
 } from './sessions/recent-rotations.js';
-import { HashSlots, type PasswordSlots } from './users/hash-slots.js';
+import { HashSlots, hashSlotsPerAddress, type PasswordSlots } from './users/hash-slots.js';
 import { UserService, demoUsers } from './users/user-service.js';
 import { MemoryTicketStore, type TicketStore } from './credentials/tickets.js';
 import { RedisTicketStore } from './credentials/redis-tickets.js';
@@ -162,7 +162,11 @@ export async function createRuntime(
           : new MemoryLoginLimiter(addressLimits)),
       hashSlots:
         options.hashSlots ??
-        new HashSlots({ concurrency: config.hashConcurrency, queue: config.hashQueue }),
+        new HashSlots({
+          concurrency: config.hashConcurrency,
+          queue: config.hashQueue,
+          perKey: hashSlotsPerAddress,
+        }),
       failureAuditRate: config.auditFailureRate,
       refreshGraceMs: config.refreshGrace * 1000,
       recentRotations:

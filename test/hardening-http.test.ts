@@ -106,6 +106,45 @@ describe('password hashing bounded to a few slots and a short queue', () => {
   });
 });
 
+describe('password hashing shared fairly between client addresses', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({
+      'trust-proxy': ['127.0.0.0/8'],
+      'hash-concurrency': '1',
+      'hash-queue': '4',
+    });
+  });
+  after(() => server.stop());
+
+  it('gives one address at most 2 of the 5 places, so another client still gets in', async () => {
+    // One address floods: it may hold 2 places; without the share its 8 logins filled all 5 and
+    // every other client got 503 until they were through.
+    const flood = Array.from({ length: 8 }, (_, i) =>
+      postForm(
+        `${server.url}/token`,
+        { username: `spray${i}`, password: 'x' },
+        { 'x-forwarded-for': '198.51.100.1' },
+      ),
+    );
+    // Refusals are answered at once: the flood holds every place it can get by then.
+    await Promise.race(flood.map(async (r) => ((await r).status === 503 ? undefined : never())));
+    const honest = await postForm(`${server.url}/token`, {
+      username: 'johndoe',
+      password: 'secret',
+    });
+    assert.equal(honest.status, 200);
+    // Only failures and refusals for the flood (how many of each depends on when hashes end).
+    const statuses = new Set((await Promise.all(flood)).map((r) => r.status));
+    assert.deepEqual([...statuses].sort(), [400, 503]);
+  });
+});
+
+/** A promise that never settles (a race entry that must not win). */
+function never(): Promise<never> {
+  return new Promise(() => undefined);
+}
+
 describe('audit rows from failures are capped', () => {
   let server: TestServer;
   before(async () => {
@@ -168,6 +207,15 @@ describe('--trust-proxy: the client address and scheme behind a load balancer', 
     );
     const ips = new Set((await auditRows(trusting, 'login.failure')).map((e) => e.ip));
     assert.deepEqual([...ips].sort(), ['203.0.113.1', '203.0.113.2']);
+  });
+
+  it('counts an IPv6 client by its /64, so rotating addresses inside it gains nothing', async () => {
+    assert.equal((await fail(trusting, '2001:db8:1:2::1')).status, 400);
+    assert.equal((await fail(trusting, '2001:db8:1:2:0:0:0:2')).status, 400);
+    assert.equal((await fail(trusting, '2001:db8:1:2:ffff:1:2:3')).status, 429, 'same /64');
+    assert.equal((await fail(trusting, '2001:db8:1:3::1')).status, 400, 'another /64');
+    const ips = new Set((await auditRows(trusting, 'login.failure')).map((e) => e.ip));
+    assert.ok(ips.has('2001:db8:1:2::1'), 'audit rows keep the whole address');
   });
 
   it('ignores X-Forwarded-For from a peer it does not trust', async () => {

@@ -15,6 +15,7 @@ import type {
 } from '../storage/types.js';
 import { verifyDummyPassword, verifyPassword, maxPasswordLength } from '../users/passwords.js';
 import { HashSlots, HashSlotsFull, withSlot, type PasswordSlots } from '../users/hash-slots.js';
+import { addressKey } from '../client-address.js';
 import { TokenBucket } from '../token-bucket.js';
 import type { LoginLimiter } from './login-limiter.js';
 import { RevocationList } from './revocations.js';
@@ -215,10 +216,12 @@ export class SessionService {
   async login(request: LoginRequest): Promise<TokenPair> {
     const { storage, limiter, addressLimiter } = this.#o;
     const now = this.#o.clock();
-    const limitKey = `${request.username.toLowerCase()}|${request.ip}`;
+    // Limits count an IPv6 client by its /64; audit rows keep the whole address.
+    const address = addressKey(request.ip);
+    const limitKey = `${request.username.toLowerCase()}|${address}`;
     const retryAfter = Math.max(
       await limiter.retryAfter(limitKey, now),
-      (await addressLimiter?.retryAfter(request.ip, now)) ?? 0,
+      (await addressLimiter?.retryAfter(address, now)) ?? 0,
     );
     const shownName = loggedUsername(request.username);
     if (retryAfter > 0) {
@@ -231,10 +234,13 @@ export class SessionService {
         : undefined;
     let ok: boolean;
     try {
-      ok = await withSlot(this.#hashSlots, () =>
-        user === undefined || request.password.length > maxPasswordLength
-          ? verifyDummyPassword(request.password.slice(0, maxPasswordLength))
-          : verifyPassword(user.passwordHash, request.password),
+      ok = await withSlot(
+        this.#hashSlots,
+        () =>
+          user === undefined || request.password.length > maxPasswordLength
+            ? verifyDummyPassword(request.password.slice(0, maxPasswordLength))
+            : verifyPassword(user.passwordHash, request.password),
+        address,
       );
     } catch (err) {
       if (err instanceof HashSlotsFull) throw new LoginError('overloaded', 1);
@@ -242,7 +248,7 @@ export class SessionService {
     }
     if (!ok || !user || user.disabled) {
       await limiter.recordFailure(limitKey, now);
-      await addressLimiter?.recordFailure(request.ip, now);
+      await addressLimiter?.recordFailure(address, now);
       await this.auditFailure({
         event: 'login.failure',
         username: shownName,

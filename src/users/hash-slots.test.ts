@@ -75,4 +75,41 @@ describe('HashSlots', () => {
     await slots.acquire();
     await assert.rejects(slots.acquire(), HashSlotsFull);
   });
+
+  it('gives one key at most `perKey` places, running and waiting, and frees them as they end', async () => {
+    const slots = new HashSlots({ concurrency: 1, queue: 4, perKey: 2 });
+    const gates = [deferred(), deferred()];
+    const runs = gates.map((gate) => slots.run(() => gate.promise, 'a'));
+    await Promise.resolve();
+    assert.equal(slots.running + slots.waiting, 2);
+    await assert.rejects(
+      slots.run(async () => 'never', 'a'),
+      HashSlotsFull,
+    );
+    // Another key still finds a place in the queue; so does a caller without a key.
+    const other = slots.run(async () => 'b', 'b');
+    const keyless = slots.run(async () => 'none');
+    gates[0]!.resolve();
+    await runs[0];
+    const again = slots.run(async () => 'a again', 'a');
+    gates[1]!.resolve();
+    assert.deepEqual(await Promise.all([runs[1], other, keyless, again]), [
+      undefined,
+      'b',
+      'none',
+      'a again',
+    ]);
+    assert.equal(slots.running, 0);
+    // A refusal for a full queue takes no share either.
+    const busy = new HashSlots({ concurrency: 1, queue: 0, perKey: 1 });
+    const gate = deferred();
+    const first = busy.run(() => gate.promise, 'x');
+    await assert.rejects(
+      busy.run(async () => 'never', 'y'),
+      HashSlotsFull,
+    );
+    gate.resolve();
+    await first;
+    assert.equal(await busy.run(async () => 'y', 'y'), 'y');
+  });
 });

@@ -11,7 +11,19 @@ export interface HashSlotsOptions {
   readonly concurrency: number;
   /** Callers that may wait for a slot; one more is refused at once. */
   readonly queue: number;
+  /**
+   * Slots, running and waiting together, that callers naming one key (a client address) may
+   * hold at once; one more is refused at once. Without it one address filled the whole queue and
+   * every other client's login got 503. Default: no bound.
+   */
+  readonly perKey?: number;
 }
+
+/**
+ * Password checks one client address may have running or waiting at once: enough for a few
+ * people behind one NAT signing in together, far from the whole queue.
+ */
+export const hashSlotsPerAddress = 2;
 
 /** Gives back a hashing slot; calling it again does nothing. */
 export type ReleaseSlot = () => void;
@@ -21,13 +33,20 @@ export type ReleaseSlot = () => void;
  * `--workers`, the primary's, so that the bound is the machine's and not each worker's.
  */
 export interface PasswordSlots {
-  /** Resolves with a slot once one is free; rejects with {@link HashSlotsFull} at once when the queue is full. */
-  acquire(): Promise<ReleaseSlot>;
+  /**
+   * Resolves with a slot once one is free; rejects with {@link HashSlotsFull} at once when the
+   * queue is full, or when `key` (a client address) holds its share already.
+   */
+  acquire(key?: string): Promise<ReleaseSlot>;
 }
 
 /** Runs `work` in a slot of `slots`, waiting in the queue if need be; throws {@link HashSlotsFull}. */
-export async function withSlot<T>(slots: PasswordSlots, work: () => Promise<T>): Promise<T> {
-  const release = await slots.acquire();
+export async function withSlot<T>(
+  slots: PasswordSlots,
+  work: () => Promise<T>,
+  key?: string,
+): Promise<T> {
+  const release = await slots.acquire(key);
   try {
     return await work();
   } finally {
@@ -45,6 +64,8 @@ export class HashSlots implements PasswordSlots {
   readonly #o: HashSlotsOptions;
   #running = 0;
   readonly #waiting: (() => void)[] = [];
+  /** Slots held (running or waiting) per key, for keys that hold any. */
+  readonly #held = new Map<string, number>();
 
   constructor(options: HashSlotsOptions) {
     this.#o = options;
@@ -60,7 +81,35 @@ export class HashSlots implements PasswordSlots {
     return this.#waiting.length;
   }
 
-  acquire(): Promise<ReleaseSlot> {
+  acquire(key?: string): Promise<ReleaseSlot> {
+    if (key === undefined || this.#o.perKey === undefined) return this.#acquire();
+    const held = this.#held.get(key) ?? 0;
+    if (held >= this.#o.perKey) return Promise.reject(new HashSlotsFull());
+    const slot = this.#acquire();
+    this.#held.set(key, held + 1);
+    const forget = () => {
+      const left = (this.#held.get(key) ?? 1) - 1;
+      if (left > 0) this.#held.set(key, left);
+      else this.#held.delete(key);
+    };
+    return slot.then(
+      (release) => {
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          forget();
+          release();
+        };
+      },
+      (err: unknown) => {
+        forget();
+        throw err;
+      },
+    );
+  }
+
+  #acquire(): Promise<ReleaseSlot> {
     if (this.#running < this.#o.concurrency) {
       this.#running++;
       return Promise.resolve(this.#release());
@@ -71,8 +120,8 @@ export class HashSlots implements PasswordSlots {
   }
 
   /** Runs `work` in a slot, waiting in the queue if need be; throws {@link HashSlotsFull}. */
-  run<T>(work: () => Promise<T>): Promise<T> {
-    return withSlot(this, work);
+  run<T>(work: () => Promise<T>, key?: string): Promise<T> {
+    return withSlot(this, work, key);
   }
 
   #release(): ReleaseSlot {

@@ -116,11 +116,14 @@ export class Hub {
           release ? hold(release) : null,
         );
       case 'hash.acquire':
-        // null: every slot busy and the queue full (the worker answers 503).
-        return s.hashSlots.acquire().then(hold, (err: unknown) => {
-          if (err instanceof HashSlotsFull) return null;
-          throw err;
-        });
+        // null: every slot busy and the queue full, or the client address holds its share
+        // (the worker answers 503).
+        return s.hashSlots
+          .acquire(args[0] == null ? undefined : str(args[0]))
+          .then(hold, (err: unknown) => {
+            if (err instanceof HashSlotsFull) return null;
+            throw err;
+          });
       case 'sockets.release':
       case 'hash.release': {
         const id = num(args[0]);

@@ -9,7 +9,7 @@ import { MemoryLoginLimiter } from '../sessions/login-limiter.js';
 import { MemoryRecentRotations } from '../sessions/recent-rotations.js';
 import { TokenBuckets } from '../token-bucket.js';
 import { MemorySocketCounts } from '../handshake/shared-limits.js';
-import { HashSlots } from '../users/hash-slots.js';
+import { HashSlots, hashSlotsPerAddress } from '../users/hash-slots.js';
 import { defaultGateLimits } from '../handshake/gate.js';
 import { workerChannel } from './channels.js';
 import { Hub } from './hub.js';
@@ -80,7 +80,11 @@ export async function runPrimary(config: Config, options: PrimaryOptions): Promi
     }),
     sockets: new MemorySocketCounts(),
     // One bound for the machine: the workers share the cores that hash.
-    hashSlots: new HashSlots({ concurrency: config.hashConcurrency, queue: config.hashQueue }),
+    hashSlots: new HashSlots({
+      concurrency: config.hashConcurrency,
+      queue: config.hashQueue,
+      perKey: hashSlotsPerAddress,
+    }),
   });
   hub.aggregateMetrics(async () => {
     const each = await Promise.all(

@@ -127,6 +127,23 @@ describe('workers: the primary’s stores over IPC', () => {
     }
   });
 
+  it('holds each client address to its share of the machine’s hashing slots across workers', async () => {
+    const workers = hubWithTwoWorkers({ ...limits, hash: { concurrency: 2, queue: 0, perKey: 1 } });
+    try {
+      const [onA, onB] = [new WorkerHashSlots(workers.a), new WorkerHashSlots(workers.b)];
+      const release = await onA.acquire('198.51.100.1');
+      // The same address on the other worker is refused, though a slot is free; another gets it.
+      await assert.rejects(onB.acquire('198.51.100.1'), HashSlotsFull);
+      const other = await onB.acquire('198.51.100.2');
+      release();
+      other();
+      await until(() => workers.hashSlots.running === 0);
+      (await onB.acquire('198.51.100.1'))();
+    } finally {
+      await workers.close();
+    }
+  });
+
   it('gives back the hashing slots of a worker that goes away, also one granted after it died', async () => {
     const workers = hubWithTwoWorkers({ ...limits, hash: { concurrency: 1, queue: 1 } });
     try {

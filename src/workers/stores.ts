@@ -92,8 +92,8 @@ export class WorkerSocketCounts implements SocketCounts {
 export class WorkerHashSlots implements PasswordSlots {
   constructor(private readonly peer: Peer) {}
 
-  async acquire(): Promise<ReleaseSlot> {
-    const handle = (await this.peer.request('hash.acquire')) as number | null;
+  async acquire(key?: string): Promise<ReleaseSlot> {
+    const handle = (await this.peer.request('hash.acquire', key ?? null)) as number | null;
     if (handle === null) throw new HashSlotsFull();
     let released = false;
     return () => {
