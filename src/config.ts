@@ -445,7 +445,7 @@ export const configOptions = {
     default: '10s',
     group: 'limits',
     scope: 'serve',
-    help: 'time a client has to send a whole request head; then the connection is dropped',
+    help: 'time a client has to send a whole request head (three times it for the body); then the connection is dropped',
   },
   'max-rooms': {
     kind: 'string',

@@ -113,6 +113,22 @@ describe('half-open upgrades', () => {
     }
   });
 
+  it('drops a request whose body is not complete within three times --upgrade-timeout', async () => {
+    const client = await openRaw(server.port);
+    // A byte every 200 ms of a 1000-byte body: Node's own request timeout held it 300 s.
+    const trickle = setInterval(() => client.write('a'), 200);
+    try {
+      client.write(
+        `POST /token HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\n` +
+          'content-type: application/x-www-form-urlencoded\r\ncontent-length: 1000\r\n\r\n',
+      );
+      assert.ok(await client.waitForEnd(6000), 'the slow body is still held');
+    } finally {
+      clearInterval(trickle);
+      client.destroy();
+    }
+  });
+
   it('keeps the 10 s default', async () => {
     const { loadConfig } = await import('../src/config.js');
     assert.equal(loadConfig({}).upgradeTimeout, 10);

@@ -57,9 +57,12 @@ export async function buildApp(
     // half-open upgrades no longer hold a socket for a minute and more.
     http: {
       headersTimeout: runtime.config.upgradeTimeout * 1000,
-      requestTimeout: Math.max(300_000, runtime.config.upgradeTimeout * 1000),
       connectionsCheckingInterval: Math.min(1000, runtime.config.upgradeTimeout * 1000),
     },
+    // Its body (64 KiB at most) has until three times that. Fastify sets the server's
+    // requestTimeout from this option, 0 (none) by default, over any given in `http`: a body sent
+    // a byte at a time held its socket for as long as the client liked.
+    requestTimeout: runtime.config.upgradeTimeout * 3000,
     // Behind --trust-proxy peers, request.ip and request.protocol come from X-Forwarded-*.
     trustProxy:
       runtime.config.trustProxy.length === 0 ? false : trustedProxies(runtime.config.trustProxy),
