@@ -28,6 +28,8 @@ gate.route('/live', { requirement: 'required', scopes: ['feed:read'] }, (socket,
 });
 
 const server = createServer((_req, res) => res.writeHead(404).end());
+// Every connection counts against its client address (connectionsPerAddress), plain HTTP too.
+server.on('connection', gate.handleConnection);
 server.on('upgrade', gate.handleUpgrade);
 
 server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {

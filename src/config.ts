@@ -652,7 +652,7 @@ export const configOptions = {
     group: 'limits',
     scope: 'serve',
     limit: ['connectionsPerAddress', 'count'],
-    help: 'open WebSocket connections per client address, upgrades in progress included',
+    help: 'open connections per client address, plain HTTP and upgrades in progress included',
   },
   heartbeat: {
     kind: 'string',

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
-import { passwordGrant, startTestServer, type TestServer } from './support/server.js';
+import { passwordGrant, postForm, startTestServer, type TestServer } from './support/server.js';
+import { openRaw } from './support/raw-socket.js';
 import { connect, wsUrl, type Outcome } from './support/ws.js';
 import { createGate, createVerifier, issueToken, keySetFromSecret } from '../src/index.js';
 import { refusedHostsLogged } from '../src/runtime.js';
@@ -35,6 +36,26 @@ function get(
     req.on('error', reject);
     req.end();
   });
+}
+
+/** A password grant over a connection that closes after it (no idle keep-alive left behind). */
+async function grantClosing(server: TestServer): Promise<{ access_token: string }> {
+  const res = await postForm(
+    `${server.url}/token`,
+    { username: 'johndoe', password: 'secret' },
+    { connection: 'close' },
+  );
+  assert.equal(res.status, 200);
+  return (await res.json()) as { access_token: string };
+}
+
+/** Polls `check` every 20 ms until it holds (at most 2 s): a closed socket's place comes back. */
+async function waitUntil(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.fail('never held');
 }
 
 function refusedWith(outcome: Outcome, status: number, code: string): void {
@@ -303,8 +324,9 @@ describe('open connections per client address', () => {
       'max-connections-per-address': '1',
       'trust-proxy': ['127.0.0.1'],
     });
-    token = (await passwordGrant(server)).access_token;
-    trustingToken = (await passwordGrant(trusting)).access_token;
+    // Tokens over connections that close: an idle keep-alive connection counts as well.
+    token = (await grantClosing(server)).access_token;
+    trustingToken = (await grantClosing(trusting)).access_token;
   });
   after(async () => {
     await server.stop();
@@ -385,6 +407,58 @@ describe('open connections per client address', () => {
     );
   });
 
+  it('counts plain HTTP connections too: idle keep-alive and silent ones stop at the cap', async () => {
+    // Two keep-alive connections that made a request and one that sends nothing: the cap of 3.
+    const idle = [await openRaw(server.port), await openRaw(server.port)];
+    for (const client of idle) {
+      client.write(`GET /healthz HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\n\r\n`);
+      assert.ok(await client.waitFor(() => client.received().includes('"ok"')), 'not answered');
+    }
+    const silent = await openRaw(server.port);
+    // A fourth gets 429 for its request, and one that sends none is dropped within a second.
+    const fourth = await openRaw(server.port);
+    fourth.write(`GET /healthz HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\n\r\n`);
+    assert.ok(await fourth.waitForEnd(), 'a fourth connection is still open');
+    assert.match(fourth.received().toString('latin1'), /^HTTP\/1\.1 429 [^]*retry-after: 60/i);
+    const fifth = await openRaw(server.port);
+    assert.ok(await fifth.waitForEnd(), 'a silent connection beyond the cap is still open');
+    // A WebSocket too: the connections hold every place.
+    refusedWith(
+      await connect(wsUrl(server, '/secured-ws'), {
+        headers: { authorization: `Bearer ${token}` },
+      }),
+      429,
+      'rate_limited',
+    );
+    // A closed connection gives its place back, and a WebSocket's connection is counted once.
+    silent.destroy();
+    idle[0]!.destroy();
+    await waitUntil(async () => {
+      const outcome = await connect(wsUrl(server, '/secured-ws'), {
+        headers: { authorization: `Bearer ${token}` },
+        messages: 1,
+      });
+      if (outcome.kind === 'open') outcome.socket.terminate();
+      return outcome.kind === 'open';
+    });
+    const sockets = [await open(server), await open(server)];
+    await Promise.all(sockets.map(closed));
+    idle[1]!.destroy();
+  });
+
+  it('counts an IPv6 client by its /64 behind a --trust-proxy peer', async () => {
+    const first = await open(trusting, { 'x-forwarded-for': '2001:db8:5:6::1' });
+    const same = await connect(wsUrl(trusting, '/secured-ws'), {
+      headers: {
+        authorization: `Bearer ${trustingToken}`,
+        'x-forwarded-for': '2001:db8:5:6:ffff:ffff:ffff:2',
+      },
+    });
+    refusedWith(same, 429, 'rate_limited');
+    const other = await open(trusting, { 'x-forwarded-for': '2001:db8:5:7::1' });
+    await Promise.all([first, other].map(closed));
+  });
+
   it('is 1,000 by default', async () => {
     const { loadConfig } = await import('../src/config.js');
     assert.equal(loadConfig({}).limits.connectionsPerAddress, undefined);
@@ -394,5 +468,26 @@ describe('open connections per client address', () => {
       loadConfig({}, { WSGATE_MAX_CONNECTIONS_PER_ADDRESS: '7' }).limits.connectionsPerAddress,
       7,
     );
+  });
+});
+
+describe('the handshake rate per client address behind a --trust-proxy peer', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({
+      'trust-proxy': ['127.0.0.1'],
+      'handshake-rate': '1',
+      'handshake-burst': '1',
+    });
+  });
+  after(() => server.stop());
+
+  const handshake = (client: string) =>
+    connect(wsUrl(server, '/secured-ws'), { headers: { 'x-forwarded-for': client } });
+
+  it('counts an IPv6 client by its /64: rotating addresses inside it gains nothing', async () => {
+    refusedWith(await handshake('2001:db8:9:9::1'), 401, 'credential_missing');
+    refusedWith(await handshake('2001:db8:9:9:1:2:3:4'), 429, 'rate_limited');
+    refusedWith(await handshake('2001:db8:9:a::1'), 401, 'credential_missing');
   });
 });

@@ -162,7 +162,13 @@ describe('wsgate serve --workers 2', () => {
 describe('wsgate serve --workers 2: open connections per address, counted by the primary', () => {
   it('refuses the connection over the cap whichever worker it lands on', async () => {
     const server = await start(['--max-connections-per-address', '3']);
-    const { access_token: token } = await passwordGrant(server, 'johndoe', 'secret');
+    // Over a connection that closes: an idle keep-alive connection would hold a place too.
+    const grant = await postForm(
+      `${server.url}/token`,
+      { username: 'johndoe', password: 'secret' },
+      { connection: 'close' },
+    );
+    const { access_token: token } = (await grant.json()) as { access_token: string };
     // Dealt to both workers in turn: neither holds three, so only a shared count refuses more.
     const sockets = await openSockets(server, token, 3);
     const refused: (number | string)[] = [];

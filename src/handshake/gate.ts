@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import { WsgateError, catalogue, closeFrame, isWsgateError, truncateReason } from '../errors.js';
@@ -22,7 +23,7 @@ import { authenticate, guest, type Policy, type Principal } from './authenticate
 import { isOriginAllowed } from './origin.js';
 import { hostChecker } from './host.js';
 import { TokenBuckets } from '../token-bucket.js';
-import { trustedProxies, type TrustedProxy } from '../client-address.js';
+import { addressKey, trustedProxies, type TrustedProxy } from '../client-address.js';
 import {
   MemorySocketCounts,
   type RateBuckets,
@@ -82,10 +83,11 @@ function tooManyFromAddress(): WsgateError {
 
 /**
  * The key of a client address among the open-socket counts, which it shares with users: no
- * username starts with `@`, and an external principal's key starts with a digit.
+ * username starts with `@`, and an external principal's key starts with a digit. An IPv6 client
+ * is counted by its /64 ({@link addressKey}).
  */
-function addressKey(ip: string): string {
-  return `@${ip}`;
+function countKey(ip: string): string {
+  return `@${addressKey(ip)}`;
 }
 
 /** Where a socket came from, for reports about it. */
@@ -165,6 +167,12 @@ export class Gate {
   /** True when a `Host` names this deployment; undefined when the gate checks no `Host`. */
   readonly #hostAllowed: ((host: string | undefined) => boolean) | undefined;
   readonly #trusted: TrustedProxy;
+  /** Raw sockets counted against their address since they connected ({@link handleConnection}). */
+  readonly #counted = new WeakSet<Duplex>();
+  /** Raw sockets accepted beyond their address's cap: their request is refused. */
+  readonly #overCap = new WeakSet<Duplex>();
+  /** Connections whose count the primary has not answered yet. */
+  readonly #pendingCounts = new WeakMap<Duplex, Promise<void>>();
   readonly #registry: SocketRegistry;
   /** Upgraded sockets still owing their first `auth` message. */
   readonly #pending = new Set<WebSocket>();
@@ -333,8 +341,10 @@ export class Gate {
     let transport: TransportName | null = null;
     try {
       if (this.#draining) throw new WsgateError('draining');
-      await this.#countAddress(request.ip, socket);
-      const taken = this.#buckets.take(request.ip, this.#o.clock());
+      const counting = this.checkConnection(socket);
+      if (counting) await counting;
+      if (!this.#counted.has(socket)) await this.#countAddress(request.ip, socket);
+      const taken = this.#buckets.take(addressKey(request.ip), this.#o.clock());
       const retryAfter = typeof taken === 'number' ? taken : await taken;
       if (retryAfter > 0) throw new WsgateError('rate_limited', undefined, { retryAfter });
       const scheme =
@@ -529,12 +539,64 @@ export class Gate {
   readonly #onSocketError = (err: Error): void => this.#o.log?.debug({ err }, 'socket error');
 
   /**
+   * Counts every connection of a client that is not a `--trust-proxy` peer against its address,
+   * from accept to close, plain HTTP ones included: counting upgrades only let one address hold
+   * thousands of idle keep-alive or silent connections (16,000 of the server's 20,000 file
+   * descriptors in an attack). A trusted proxy's connections carry many clients; theirs are
+   * counted at the upgrade, by `X-Forwarded-For`. Listen with it to the server's `connection`
+   * event. A connection beyond the cap has a second to send its request, which is refused (429,
+   * or 4429 to a `wsgate.v1` client) with {@link checkConnection} for HTTP and by the gate for
+   * upgrades; then it closes.
+   */
+  readonly handleConnection = (socket: Socket): void => {
+    const peer = socket.remoteAddress;
+    if (peer === undefined || this.#trusted(peer)) return;
+    this.#counted.add(socket);
+    const acquired = this.#sockets.acquire(countKey(peer), this.#limits.connectionsPerAddress);
+    if (!(acquired instanceof Promise)) return this.#settleCount(socket, acquired);
+    // Counted by the primary (`--workers`): the request may arrive before the answer.
+    this.#pendingCounts.set(
+      socket,
+      acquired.then(
+        (release) => {
+          this.#pendingCounts.delete(socket);
+          this.#settleCount(socket, release);
+        },
+        () => {
+          this.#pendingCounts.delete(socket);
+          socket.destroy();
+        },
+      ),
+    );
+  };
+
+  #settleCount(socket: Socket, release: Release | undefined): void {
+    if (release) {
+      if (socket.destroyed) release();
+      else socket.once('close', release);
+      return;
+    }
+    this.#overCap.add(socket);
+    socket.setTimeout(1000, () => socket.destroy());
+  }
+
+  /**
+   * Refuses (throws 429) a request on a connection accepted beyond its address's cap; a promise
+   * when the count is still on its way from the primary.
+   */
+  checkConnection(socket: Duplex): void | Promise<void> {
+    const pending = this.#pendingCounts.get(socket);
+    if (pending) return pending.then(() => this.checkConnection(socket));
+    if (this.#overCap.has(socket)) throw tooManyFromAddress();
+  }
+
+  /**
    * Counts the connection against its address from now until the raw socket closes, whatever
    * becomes of it (refused, upgraded, proxied, or waiting for its first message); refuses it
    * when the address already has as many open as it may.
    */
   async #countAddress(ip: string, socket: Duplex): Promise<void> {
-    const acquired = this.#sockets.acquire(addressKey(ip), this.#limits.connectionsPerAddress);
+    const acquired = this.#sockets.acquire(countKey(ip), this.#limits.connectionsPerAddress);
     const release = acquired instanceof Promise ? await acquired : acquired;
     if (!release) throw tooManyFromAddress();
     if (socket.destroyed) release();
