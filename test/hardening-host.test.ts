@@ -150,6 +150,39 @@ describe('DNS rebinding: the Host check', () => {
     assert.equal((await get(server.port, '/', 'alt.internal:8444')).status, 421);
   });
 
+  it('refuses two Host headers with 400, and reads the authority of an absolute-form target', async () => {
+    const own = `127.0.0.1:${server.port}`;
+    const exchange = async (head: string) => {
+      const client = await openRaw(server.port);
+      client.write(head);
+      await client.waitForEnd();
+      client.destroy();
+      return client.received().toString('latin1');
+    };
+    // Node keeps the first Host; a proxy in front may have routed by the second.
+    for (const [first, second] of [
+      [own, `${rebinding}:${server.port}`],
+      [`${rebinding}:${server.port}`, own],
+    ]) {
+      const http = await exchange(
+        `GET /login HTTP/1.1\r\nhost: ${first}\r\nHost: ${second}\r\nconnection: close\r\n\r\n`,
+      );
+      assert.match(http, /^HTTP\/1\.1 400 [^]*More than one Host header/);
+      const upgrade = await exchange(
+        `GET /secured-ws HTTP/1.1\r\nhost: ${first}\r\nHost: ${second}\r\n` +
+          'upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-version: 13\r\n' +
+          `sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nauthorization: Bearer ${token}\r\n\r\n`,
+      );
+      assert.match(upgrade, /^HTTP\/1\.1 400 [^]*More than one Host header/);
+    }
+    const absolute = (authority: string) =>
+      exchange(
+        `GET http://${authority}/login HTTP/1.1\r\nhost: ${own}\r\nconnection: close\r\n\r\n`,
+      );
+    assert.match(await absolute(`${rebinding}:${server.port}`), /^HTTP\/1\.1 421 /);
+    assert.match(await absolute(own), /^HTTP\/1\.1 200 /);
+  });
+
   it('leaves /healthz and /readyz to any Host (load balancers probe by address)', async () => {
     for (const path of ['/healthz', '/readyz'])
       assert.equal((await get(server.port, path, `${rebinding}:1`)).status, 200, path);

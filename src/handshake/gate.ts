@@ -21,7 +21,7 @@ import { awaitFirstMessage, credentialFromToken, parseAuthFrame } from './first-
 import { reauthenticate } from './reauthenticate.js';
 import { authenticate, guest, type Policy, type Principal } from './authenticate.js';
 import { isOriginAllowed } from './origin.js';
-import { hostChecker } from './host.js';
+import { hostChecker, hostOf } from './host.js';
 import { TokenBuckets } from '../token-bucket.js';
 import { addressKey, trustedProxies, type TrustedProxy } from '../client-address.js';
 import {
@@ -312,7 +312,13 @@ export class Gate {
     const malformed = checkUpgrade(req);
     if (malformed) return void socket.end(malformed);
     // Before anything is read: a page on a rebinding name has no business here, whatever it sends.
-    if (this.#hostAllowed && !this.#hostAllowed(req.headers.host)) {
+    const host = hostOf(req);
+    if (Array.isArray(host)) {
+      const error = new WsgateError('invalid_request', 'More than one Host header');
+      this.#report(error, undefined, req, null, false);
+      return writeHttpError(socket, error);
+    }
+    if (this.#hostAllowed && !this.#hostAllowed(host)) {
       const error = new WsgateError('misdirected_request');
       this.#report(error, undefined, req, null, false);
       return writeHttpError(socket, error);

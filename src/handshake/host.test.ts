@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostChecker, splitHost } from './host.js';
+import { hostChecker, hostOf, splitHost, targetAuthority } from './host.js';
 import { isOriginAllowed } from './origin.js';
 
 describe('splitHost', () => {
@@ -110,5 +110,28 @@ describe('isOriginAllowed', () => {
       isOriginAllowed('https://chat.example', { ...site, host: 'chat.example/evil' }),
       false,
     );
+  });
+});
+
+describe('hostOf and targetAuthority', () => {
+  const req = (rawHeaders: string[]) => ({
+    rawHeaders,
+    headers: { host: rawHeaders[1] },
+  });
+
+  it('gives every Host when there is more than one, whatever their case', () => {
+    assert.equal(hostOf(req(['Host', 'a.example'])), 'a.example');
+    assert.deepEqual(hostOf(req(['Host', 'a.example', 'HOST', 'b.example'])), [
+      'a.example',
+      'b.example',
+    ]);
+    assert.equal(hostOf({ rawHeaders: [], headers: {} }), undefined);
+  });
+
+  it('reads the authority of an absolute-form target only', () => {
+    assert.equal(targetAuthority('/login'), undefined);
+    assert.equal(targetAuthority('*'), undefined);
+    assert.equal(targetAuthority('http://rebind.example:8000/login'), 'rebind.example:8000');
+    assert.equal(targetAuthority('not a url'), '');
   });
 });

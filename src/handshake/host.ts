@@ -143,3 +143,36 @@ export function describeHosts(policy: HostPolicy): string {
   }
   return names.join(', ');
 }
+
+/**
+ * The request's `Host`: an array when it carries more than one. Node keeps the first and drops
+ * the rest, while a proxy in front may route by another, so the check would pass on a name the
+ * request was not sent to; RFC 9112 §3.2 answers two with 400.
+ */
+export function hostOf(req: {
+  readonly rawHeaders: readonly string[];
+  readonly headers: { readonly host?: string | undefined };
+}): string | string[] | undefined {
+  const { rawHeaders } = req;
+  let hosts: string[] | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host')
+      (hosts ??= []).push(rawHeaders[i + 1] as string);
+  }
+  return hosts !== undefined && hosts.length > 1 ? hosts : req.headers.host;
+}
+
+/**
+ * The authority of an absolute-form request target (`GET http://name/path`), which RFC 9112
+ * §3.2.2 puts before `Host`; undefined for the usual origin form (`/path`). The check reads
+ * both, so no target names another site than the one checked.
+ */
+export function targetAuthority(target: string | undefined): string | undefined {
+  if (target === undefined || target.startsWith('/') || target === '*') return undefined;
+  try {
+    return new URL(target).host;
+  } catch {
+    return '';
+  }
+}
