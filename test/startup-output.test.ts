@@ -164,6 +164,27 @@ describe('wsgate serve on a terminal', { skip: noScript }, () => {
 });
 
 describe('wsgate serve without a terminal', () => {
+  it('off loopback, names the Host names answered in its "listening" line', async () => {
+    const out = await serve(
+      [
+        ...['--host', '0.0.0.0', '--port', '0', '--data-dir', freshDataDir()],
+        ...['--issuer', 'https://chat.example', '--secure-cookies'],
+      ],
+      { tty: false, ready: /"msg":"wsgate listening on/ },
+    );
+    assert.equal(out.code, 0, out.text);
+    const listening = out.text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { msg: string; hosts?: string })
+      .find((e) => e.msg.startsWith('wsgate listening on'));
+    assert.equal(listening?.hosts, "chat.example (the issuer's host)");
+    assert.match(
+      listening?.msg ?? '',
+      /^wsgate listening on http:\/\/0\.0\.0\.0:\d+; answers Host chat\.example \(the issuer's host\), others get 421$/,
+    );
+  });
+
   it('prints only JSON lines, one of them "listening", none of them Fastify\'s', async () => {
     const out = await serve(['--demo', '--port', '0', '--data-dir', freshDataDir()], {
       tty: false,

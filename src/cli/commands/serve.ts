@@ -1,5 +1,19 @@
 import { isLoopback, type Config } from '../../config.js';
+import { answeredHosts } from '../../runtime.js';
 import type { Command } from '../command.js';
+
+/**
+ * The `Host` names answered, for the "listening" log line of a node off loopback (or with
+ * --allowed-host): a container's or a service's log is where its operator looks first for a 421.
+ */
+function hostsField(config: Config, issuer: string): { hosts?: string } {
+  if (isLoopback(config.host) && config.allowedHosts.length === 0) return {};
+  return { hosts: answeredHosts(config, issuer) };
+}
+
+function hostsText(field: { hosts?: string }): string {
+  return field.hosts === undefined ? '' : `; answers Host ${field.hosts}, others get 421`;
+}
 
 /** What a production start should not do unawares: plain HTTP on a public address. */
 export function startupWarnings(config: Config, issuer: string): string[] {
@@ -33,9 +47,10 @@ export const serve: Command = {
           if (io.stdoutIsTty && config.logFormat !== 'json') {
             io.out(startupBanner({ config, version: packageVersion, url, issuer, users }));
           } else {
+            const hosts = hostsField(config, issuer);
             logger.info(
-              { url, demo: config.demo, alg, workers: config.workers },
-              `wsgate listening on ${url}${config.demo ? ' (demo mode)' : ''} with ${config.workers} workers`,
+              { url, demo: config.demo, alg, workers: config.workers, ...hosts },
+              `wsgate listening on ${url}${config.demo ? ' (demo mode)' : ''} with ${config.workers} workers${hostsText(hosts)}`,
             );
           }
         },
@@ -71,9 +86,10 @@ export const serve: Command = {
         }),
       );
     } else {
+      const hosts = hostsField(config, server.runtime.sessions.issuer);
       log.info(
-        { url: server.url, demo: config.demo, alg: server.runtime.keys.alg },
-        `wsgate listening on ${server.url}${config.demo ? ' (demo mode)' : ''}`,
+        { url: server.url, demo: config.demo, alg: server.runtime.keys.alg, ...hosts },
+        `wsgate listening on ${server.url}${config.demo ? ' (demo mode)' : ''}${hostsText(hosts)}`,
       );
     }
     await stopped;
