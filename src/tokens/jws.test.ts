@@ -13,7 +13,7 @@ import {
 import { WsgateError, type ErrorCode } from '../errors.js';
 import { generateSigningKey, keySetFromSecret, keySetFromStoredKeys, type KeySet } from './keys.js';
 import { issueToken } from './issue.js';
-import { verifyCompactJws } from './jws.js';
+import { isCanonicalBase64url, verifyCompactJws } from './jws.js';
 import { verifyToken, type VerifyOptions } from './verify.js';
 import { headerTypes, maxTokenLength, type TokenClaims } from './claims.js';
 
@@ -553,5 +553,46 @@ describe('verifyCompactJws and verifyToken against jose', () => {
         }
       }
     });
+  });
+});
+
+describe('isCanonicalBase64url', () => {
+  /** What the check used to be: decode, encode again, compare. */
+  const reencodes = (text: string) => Buffer.from(text, 'base64url').toString('base64url') === text;
+
+  it('accepts exactly the strings that decode and encode back to themselves (property)', () => {
+    const characters = [
+      ...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_',
+      ...'+/=. \n\u00e9',
+    ];
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 70 }).map((bytes) => Buffer.from(bytes).toString('base64url')),
+          fc
+            .tuple(fc.uint8Array({ minLength: 1, maxLength: 70 }), fc.constantFrom(...characters))
+            .map(([bytes, last]) => Buffer.from(bytes).toString('base64url').slice(0, -1) + last),
+          fc.array(fc.constantFrom(...characters), { maxLength: 90 }).map((c) => c.join('')),
+        ),
+        (text) => isCanonicalBase64url(text) === reencodes(text),
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('refuses every other final character of a signature with spare bits', () => {
+    for (const length of [1, 2, 32, 64]) {
+      const canonical = Buffer.alloc(length, 0xa5).toString('base64url');
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const accepted = [...alphabet].filter((c) =>
+        isCanonicalBase64url(canonical.slice(0, -1) + c),
+      );
+      // 4 spare bits leave 16 spellings, 2 leave 4, of which one is canonical.
+      assert.deepEqual(
+        accepted,
+        [...alphabet].filter((c) => reencodes(canonical.slice(0, -1) + c)),
+      );
+      assert.equal(accepted.length, length % 3 === 0 ? 64 : length % 3 === 1 ? 4 : 16);
+    }
   });
 });

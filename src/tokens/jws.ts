@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createHmac, timingSafeEqual, verify as verifySignature } from 'node:crypto';
 import { WsgateError } from '../errors.js';
 import type { KeyObject } from 'node:crypto';
@@ -23,21 +24,54 @@ export function invalidToken(reason: string): WsgateError {
   return new WsgateError('invalid_token', undefined, { cause: new Error(reason), reason });
 }
 
-/** Refuses what Buffer would let by: a stray base64 character and malformed UTF-8. */
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** Whether `bytes` start with the UTF-8 byte order mark, which a decoder drops (as jose's does). */
+function startsWithBom(bytes: Buffer): boolean {
+  return bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+}
 
-/** Decodes a base64url segment holding a JSON object, strictly. */
+/**
+ * Decodes a base64url segment holding a JSON object, strictly: malformed UTF-8 is refused, where
+ * Buffer would put U+FFFD in its place. `isUtf8` is the check a fatal `TextDecoder` makes, without
+ * its per-call set-up; the text is then Buffer's, less a leading byte order mark as the decoder
+ * (and jose) would drop it.
+ */
 export function jsonObject(segment: string, what: string): Record<string, unknown> {
   if (segment.length % 4 === 1) throw invalidToken(`${what} is not base64url`);
+  const bytes = Buffer.from(segment, 'base64url');
+  if (!isUtf8(bytes)) throw invalidToken(`${what} is not JSON`);
   let value: unknown;
   try {
-    value = JSON.parse(utf8.decode(Buffer.from(segment, 'base64url')));
+    value = JSON.parse(bytes.toString('utf8', startsWithBom(bytes) ? 3 : 0));
   } catch {
     throw invalidToken(`${what} is not JSON`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw invalidToken(`${what} is not a JSON object`);
   return value as Record<string, unknown>;
+}
+
+const base64urlAlphabet = /^[A-Za-z0-9_-]*$/;
+
+/** The value (0–63) of a base64url character already known to be one. */
+function sextet(code: number): number {
+  if (code >= 97) return code - 71; // a–z: 26–51
+  if (code >= 65) return code === 95 ? 63 : code - 65; // A–Z: 0–25; _ (95): 63
+  if (code >= 48) return code + 4; // 0–9: 52–61
+  return 62; // -
+}
+
+/**
+ * Whether `text` is the one canonical base64url spelling (RFC 4648 §5, no padding) of the bytes
+ * it decodes to: only the alphabet, no dangling character (length 1 mod 4), and the bits the
+ * last character holds beyond the last byte all zero (Buffer ignores them, so each byte string
+ * has 4 or 16 spellings otherwise). Decoding and encoding again gives the same verdict.
+ */
+export function isCanonicalBase64url(text: string): boolean {
+  const spare = text.length % 4;
+  if (spare === 1 || !base64urlAlphabet.test(text)) return false;
+  if (spare === 0) return true;
+  // Two characters for the last byte leave 4 spare bits, three for the last two leave 2.
+  return (sextet(text.charCodeAt(text.length - 1)) & (spare === 2 ? 0x0f : 0x03)) === 0;
 }
 
 function signatureMatches(
@@ -79,15 +113,13 @@ export function splitCompactJws(token: string): CompactJws {
   const header = jsonObject(token.slice(0, first), 'header');
   if ('crit' in header || 'b64' in header) throw invalidToken('unsupported header parameter');
   const encodedSignature = token.slice(second + 1);
-  const signature = Buffer.from(encodedSignature, 'base64url');
   // Base64url has several spellings of the same bytes; only the canonical one is the token.
-  if (signature.toString('base64url') !== encodedSignature)
-    throw invalidToken('non-canonical signature');
+  if (!isCanonicalBase64url(encodedSignature)) throw invalidToken('non-canonical signature');
   return {
     header,
     encodedPayload: token.slice(first + 1, second),
     signingInput: Buffer.from(token.slice(0, second), 'latin1'),
-    signature,
+    signature: Buffer.from(encodedSignature, 'base64url'),
   };
 }
 
