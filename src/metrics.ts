@@ -6,9 +6,90 @@ import {
   collectDefaultMetrics,
   type MetricObjectWithValues,
   type MetricValue,
+  type MetricValueWithName,
 } from 'prom-client';
 
 let processRegistry: Registry | undefined;
+
+/**
+ * A Prometheus histogram counted as plain numbers on the hot path: one slot and a sum per
+ * observation, where prom-client's `observe` allocates a label object, a pair and a hash each
+ * call. A scrape reads it into the same samples a prom-client `Histogram` gives (`_bucket` with
+ * `le`, `_sum`, `_count`), and the registry takes it as one (it reads `get()`).
+ */
+export class CountedHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly name: string;
+  readonly help: string;
+  readonly #bounds: readonly number[];
+  /** Observations per bucket, not cumulative; the last slot is above every bound. */
+  readonly #counts: number[];
+  #sum = 0;
+  #count = 0;
+  /** Reset and not observed since: no samples at all, as prom-client's histogram after `reset()`. */
+  #cleared = false;
+
+  constructor(options: {
+    name: string;
+    help: string;
+    buckets: readonly number[];
+    registers: Registry[];
+  }) {
+    this.name = options.name;
+    this.help = options.help;
+    this.#bounds = [...options.buckets].sort((a, b) => a - b);
+    this.#counts = new Array<number>(this.#bounds.length + 1).fill(0);
+    // prom-client's registry only calls get() and reset(): the Histogram type is its signature.
+    for (const registry of options.registers) registry.registerMetric(this as unknown as Histogram);
+  }
+
+  /** One observation: a bucket counted and the sum added to, nothing allocated. */
+  observe(value: number): void {
+    if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
+    const bounds = this.#bounds;
+    let i = 0;
+    while (i < bounds.length && value > (bounds[i] as number)) i++;
+    this.#counts[i] = (this.#counts[i] as number) + 1;
+    this.#sum += value;
+    this.#count += 1;
+    this.#cleared = false;
+  }
+
+  get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
+    const bucket = `${this.name}_bucket`;
+    // Bucket samples carry `exemplar: null` as prom-client's do, so the JSON the primary adds up is the same.
+    const values: (MetricValueWithName<string> & { exemplar?: null })[] = [];
+    let cumulative = 0;
+    this.#bounds.forEach((le, i) => {
+      cumulative += this.#counts[i] as number;
+      values.push({ value: cumulative, metricName: bucket, exemplar: null, labels: { le } });
+    });
+    values.push(
+      { value: this.#count, metricName: bucket, exemplar: null, labels: { le: '+Inf' } },
+      { value: this.#sum, labels: {}, metricName: `${this.name}_sum` },
+      { value: this.#count, labels: {}, metricName: `${this.name}_count` },
+    );
+    // prom-client types `type` as an enum, but its metrics carry (and its registry reads) the name.
+    const metric = {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      values: this.#cleared ? [] : values,
+      aggregator: this.aggregator,
+    };
+    return Promise.resolve(
+      metric as unknown as MetricObjectWithValues<MetricValueWithName<string>>,
+    );
+  }
+
+  reset(): void {
+    this.#counts.fill(0);
+    this.#sum = 0;
+    this.#count = 0;
+    this.#cleared = true;
+  }
+}
 
 /** Process metrics (CPU, memory, event-loop lag, GC), collected once however many nodes run here. */
 function processMetrics(): Registry {
@@ -26,7 +107,7 @@ export class Metrics {
   readonly messagesIn: Counter;
   readonly messagesOut: Counter;
   readonly kicks: Counter<'reason'>;
-  readonly handshakeSeconds: Histogram;
+  readonly handshakeSeconds: CountedHistogram;
   readonly kickSeconds: Histogram;
   readonly proxiedOpen: Gauge;
   readonly proxyFrames: Counter<'direction'>;
@@ -92,7 +173,8 @@ export class Metrics {
       labelNames: ['reason'],
       registers,
     });
-    this.handshakeSeconds = new Histogram({
+    // Observed once per handshake: counted as plain numbers (see CountedHistogram).
+    this.handshakeSeconds = new CountedHistogram({
       name: 'wsgate_handshake_duration_seconds',
       help: 'Time from upgrade request to accepted socket',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
