@@ -74,6 +74,17 @@ describe('hostChecker', () => {
     issuer = 'http://wsgate.test:4000';
     assert.equal(check('wsgate.test:4000'), true);
   });
+
+  it('checks a Host it allowed last time again once the issuer has changed', () => {
+    let issuer = 'http://wsgate.test:4000';
+    const check = hostChecker({ issuer: () => issuer, loopback: false });
+    assert.equal(check('wsgate.test:4000'), true);
+    assert.equal(check('wsgate.test:4000'), true);
+    issuer = 'http://moved.test:4000';
+    assert.equal(check('wsgate.test:4000'), false);
+    assert.equal(check('moved.test:4000'), true);
+    assert.equal(check('wsgate.test:4000'), false);
+  });
 });
 
 describe('isOriginAllowed', () => {

@@ -96,23 +96,34 @@ export function hostChecker(policy: HostPolicy): (host: string | undefined) => b
     if (parts.port === undefined) names.add(parts.name);
     else pairs.add(`${parts.name} ${parts.port}`);
   }
-  const allowed = (host: string | undefined): boolean => {
-    if (host === undefined) return false;
+  const named = (host: string): boolean => {
     const parts = splitHost(host);
     if (!parts) return false;
     if (policy.loopback && isLoopbackName(parts.name)) return true;
     if (names.has(parts.name)) return true;
     if (parts.port !== undefined && pairs.has(`${parts.name} ${parts.port}`)) return true;
-    const now = issuerOf();
-    if (now !== seen) {
-      seen = now;
-      issuer = issuerParts(now);
-    }
     return (
       issuer !== undefined &&
       parts.name === issuer.name &&
       (parts.port === undefined || parts.port === issuer.port)
     );
+  };
+  /** The last `Host` allowed, and the issuer then: nearly every request repeats it (one check). */
+  let lastAllowed: string | undefined;
+  let lastIssuer = seen;
+  const allowed = (host: string | undefined): boolean => {
+    if (host === undefined) return false;
+    const now = issuerOf();
+    if (now !== seen) {
+      seen = now;
+      issuer = issuerParts(now);
+    }
+    // The verdict depends only on the header and the issuer (the rest of the policy is fixed).
+    if (host === lastAllowed && now === lastIssuer) return true;
+    if (!named(host)) return false;
+    lastAllowed = host;
+    lastIssuer = now;
+    return true;
   };
   const { onRefused } = policy;
   if (onRefused === undefined) return allowed;
