@@ -13,7 +13,12 @@ import {
 import { WsgateError, type ErrorCode } from '../errors.js';
 import { generateSigningKey, keySetFromSecret, keySetFromStoredKeys, type KeySet } from './keys.js';
 import { issueToken } from './issue.js';
-import { isCanonicalBase64url, verifyCompactJws } from './jws.js';
+import {
+  decodedHeaderCount,
+  isCanonicalBase64url,
+  maxDecodedHeaders,
+  verifyCompactJws,
+} from './jws.js';
 import { verifyToken, type VerifyOptions } from './verify.js';
 import { headerTypes, maxTokenLength, type TokenClaims } from './claims.js';
 
@@ -412,6 +417,42 @@ describe('verifyCompactJws and verifyToken against jose', () => {
       await rejects(verifyToken(ed, token, accessOptions()), 'invalid_token');
       throwsInvalid(() => verifyCompactJws(ed, token));
     }
+  });
+
+  it('shares a decoded header only once it passed: a crit header is refused every time, beside a good one', async () => {
+    const claims = JSON.stringify(validClaims());
+    const good = signBytes(
+      ed,
+      JSON.stringify({ alg: 'EdDSA', typ: 'at+jwt', kid: ed.kid }),
+      claims,
+    );
+    const crit = signBytes(
+      ed,
+      JSON.stringify({ alg: 'EdDSA', typ: 'at+jwt', kid: ed.kid, 'x-ext': 1, crit: ['x-ext'] }),
+      claims,
+    );
+    for (let i = 0; i < 3; i++) {
+      assert.equal(verifyCompactJws(ed, good).payload.sub, 'johndoe');
+      throwsInvalid(() => verifyCompactJws(ed, crit));
+      // The same header over another key's signature: the header is shared, the check is not.
+      const forged = signBytes(
+        otherEd,
+        JSON.stringify({ alg: 'EdDSA', typ: 'at+jwt', kid: ed.kid }),
+        claims,
+      );
+      throwsInvalid(() => verifyCompactJws(ed, forged));
+    }
+    assert.ok(Object.isFrozen(verifyCompactJws(ed, good).header));
+  });
+
+  it(`keeps at most ${maxDecodedHeaders} decoded headers, however many a client makes up`, () => {
+    const claims = JSON.stringify(validClaims());
+    for (let i = 0; i < maxDecodedHeaders * 3; i++) {
+      const header = JSON.stringify({ alg: 'EdDSA', typ: 'at+jwt', kid: ed.kid, n: i });
+      assert.equal(verifyCompactJws(ed, signBytes(ed, header, claims)).payload.sub, 'johndoe');
+      assert.ok(decodedHeaderCount() <= maxDecodedHeaders);
+    }
+    assert.ok(decodedHeaderCount() > 0);
   });
 
   it('rejects four-segment and two-segment strings as invalid_token', async () => {

@@ -91,9 +91,35 @@ function signatureMatches(
   }
 }
 
+/**
+ * Decoded protected headers by their segment, shared and frozen: a deployment's tokens carry a
+ * handful of distinct headers, so each is decoded once rather than on every handshake. Only a
+ * header that passed the checks of {@link splitCompactJws} is kept, and at most `maxDecodedHeaders`,
+ * since the segment is the client's to choose.
+ */
+const decodedHeaders = new Map<string, Readonly<Record<string, unknown>>>();
+export const maxDecodedHeaders = 64;
+
+/** How many decoded headers are kept (for tests). */
+export function decodedHeaderCount(): number {
+  return decodedHeaders.size;
+}
+
+/** The protected header of a segment, checked: a JSON object with no `crit` or `b64`. */
+function protectedHeader(segment: string): Readonly<Record<string, unknown>> {
+  const known = decodedHeaders.get(segment);
+  if (known) return known;
+  const header = jsonObject(segment, 'header');
+  if ('crit' in header || 'b64' in header) throw invalidToken('unsupported header parameter');
+  if (decodedHeaders.size >= maxDecodedHeaders) decodedHeaders.clear();
+  decodedHeaders.set(segment, Object.freeze(header));
+  return header;
+}
+
 /** A compact JWS split into its parts, its signature not yet checked. */
 export interface CompactJws {
-  readonly header: Record<string, unknown>;
+  /** Shared by every token with the same header segment: never changed. */
+  readonly header: Readonly<Record<string, unknown>>;
   /** The payload segment, still base64url; decode it with {@link jsonObject} once trusted. */
   readonly encodedPayload: string;
   readonly signingInput: Buffer;
@@ -110,8 +136,7 @@ export function splitCompactJws(token: string): CompactJws {
   const second = token.indexOf('.', first + 1);
   if (first < 0 || second < 0 || token.indexOf('.', second + 1) >= 0)
     throw invalidToken('not a compact JWS');
-  const header = jsonObject(token.slice(0, first), 'header');
-  if ('crit' in header || 'b64' in header) throw invalidToken('unsupported header parameter');
+  const header = protectedHeader(token.slice(0, first));
   const encodedSignature = token.slice(second + 1);
   // Base64url has several spellings of the same bytes; only the canonical one is the token.
   if (!isCanonicalBase64url(encodedSignature)) throw invalidToken('non-canonical signature');
