@@ -29,7 +29,6 @@ import { wsUrl } from './support/ws.js';
 import { chatV2OrNone, startUpstream } from './support/upstream.js';
 import { ensureBuilt, wsgate } from './support/cli.js';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createGate, createVerifier, issueToken, keySetFromSecret } from '../src/index.js';
 
 /** Short waits: a sound target answers in milliseconds, a weak one not at all. */
