@@ -129,6 +129,10 @@ describe('wsgate user', () => {
     const run = await wsgate(['user', 'add', 'erin', '--data-dir', dataDir], 'abcdefg\n');
     assert.equal(run.code, 1);
     assert.match(run.stderr, /at least 8 characters/);
+    // Characters, not UTF-16 units: four emoji are four.
+    const emoji = await wsgate(['user', 'add', 'erin', '--data-dir', dataDir], '😀😀😀😀\n');
+    assert.equal(emoji.code, 1);
+    assert.match(emoji.stderr, /at least 8 characters/);
   });
 
   it('changes a password from standard input and reports the sessions it revoked', async () => {

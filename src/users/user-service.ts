@@ -15,7 +15,9 @@ export const minPasswordLength = 8;
 const minDemoPasswordLength = 4;
 
 function checkPassword(password: string, min: number): void {
-  if (password.length < min) throw new UserError(`password must be at least ${min} characters`);
+  // Characters are code points: four emoji are eight UTF-16 units, and were let through as eight.
+  if ((password.length >= 2 * min ? min : [...password].length) < min)
+    throw new UserError(`password must be at least ${min} characters`);
   if (password.length > maxPasswordLength) {
     throw new UserError(`password must be at most ${maxPasswordLength} characters`);
   }
