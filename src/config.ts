@@ -3,7 +3,7 @@ import { parseTrustSpec, type TrustSpec } from './issuers/trusted-issuers.js';
 import { IssuerError } from './issuers/issuer-error.js';
 import { ProxyRouteError, overlapsHttpRoute, type ProxyRoute } from './proxy/route.js';
 import { httpRoutePaths } from './server/http-paths.js';
-import { splitHost } from './handshake/host.js';
+import { isLoopbackName, splitHost } from './handshake/host.js';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -851,10 +851,9 @@ function integer(min: number, max: number) {
   };
 }
 
+/** A loopback listening address: the names the Host check answers on a loopback listener. */
 export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
+  return isLoopbackName(host);
 }
 
 /** `http://host:port`, with an IPv6 host in brackets. */

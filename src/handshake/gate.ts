@@ -21,7 +21,7 @@ import { awaitFirstMessage, credentialFromToken, parseAuthFrame } from './first-
 import { reauthenticate } from './reauthenticate.js';
 import { authenticate, guest, type Policy, type Principal } from './authenticate.js';
 import { isOriginAllowed } from './origin.js';
-import { hostChecker, hostOf } from './host.js';
+import { hostChecker, hostRefusal } from './host.js';
 import { TokenBuckets } from '../token-bucket.js';
 import { addressKey, trustedProxies, type TrustedProxy } from '../client-address.js';
 import {
@@ -88,6 +88,12 @@ function tooManyFromAddress(): WsgateError {
  */
 function countKey(ip: string): string {
   return `@${addressKey(ip)}`;
+}
+
+/** Gives a counted place back when the raw socket closes (at once if it already has). */
+function releaseOnClose(socket: Duplex, release: Release): void {
+  if (socket.destroyed) release();
+  else socket.once('close', release);
 }
 
 /** Where a socket came from, for reports about it. */
@@ -312,16 +318,10 @@ export class Gate {
     const malformed = checkUpgrade(req);
     if (malformed) return void socket.end(malformed);
     // Before anything is read: a page on a rebinding name has no business here, whatever it sends.
-    const host = hostOf(req);
-    if (Array.isArray(host)) {
-      const error = new WsgateError('invalid_request', 'More than one Host header');
-      this.#report(error, undefined, req, null, false);
-      return writeHttpError(socket, error);
-    }
-    if (this.#hostAllowed && !this.#hostAllowed(host)) {
-      const error = new WsgateError('misdirected_request');
-      this.#report(error, undefined, req, null, false);
-      return writeHttpError(socket, error);
+    const refusal = hostRefusal(req, this.#hostAllowed);
+    if (refusal) {
+      this.#report(refusal, undefined, req, null, false);
+      return writeHttpError(socket, refusal);
     }
 
     let request: HandshakeRequest;
@@ -375,8 +375,7 @@ export class Gate {
         principal = await this.#authenticate(credential, policy);
         const release = await this.#checkUserLimit(principal);
         // The raw socket closes however this ends: refused, upgraded and closed, or proxied.
-        if (release && socket.destroyed) release();
-        else if (release) socket.once('close', release);
+        if (release) releaseOnClose(socket, release);
       } else if (!request.offeredV1 || target) {
         // A proxied stream belongs to the upstream: no first-message authentication there.
         if (policy.requirement !== 'optional') throw new WsgateError('credential_missing');
@@ -577,11 +576,7 @@ export class Gate {
   };
 
   #settleCount(socket: Socket, release: Release | undefined): void {
-    if (release) {
-      if (socket.destroyed) release();
-      else socket.once('close', release);
-      return;
-    }
+    if (release) return releaseOnClose(socket, release);
     this.#overCap.add(socket);
     socket.setTimeout(1000, () => socket.destroy());
   }
@@ -605,8 +600,7 @@ export class Gate {
     const acquired = this.#sockets.acquire(countKey(ip), this.#limits.connectionsPerAddress);
     const release = acquired instanceof Promise ? await acquired : acquired;
     if (!release) throw tooManyFromAddress();
-    if (socket.destroyed) release();
-    else socket.once('close', release);
+    releaseOnClose(socket, release);
   }
 
   /**

@@ -4,6 +4,7 @@
  * nothing. A request is only served when its `Host` names this deployment.
  */
 import { isIP } from 'node:net';
+import { WsgateError } from '../errors.js';
 
 /** The names a deployment answers to. */
 export interface HostPolicy {
@@ -54,7 +55,8 @@ export function splitHost(host: string): HostParts | undefined {
   return { name, port: port === undefined ? undefined : Number(port) };
 }
 
-function isLoopbackName(name: string): boolean {
+/** `localhost`, an address in `127.0.0.0/8`, or `::1`. */
+export function isLoopbackName(name: string): boolean {
   if (name === 'localhost') return true;
   if (isIP(name) === 4) return name.startsWith('127.');
   return name === '::1';
@@ -172,6 +174,24 @@ export function hostOf(req: {
       (hosts ??= []).push(rawHeaders[i + 1] as string);
   }
   return hosts !== undefined && hosts.length > 1 ? hosts : req.headers.host;
+}
+
+/**
+ * Why a request does not name this deployment, or undefined when it does: two `Host` headers
+ * (400), or a `Host` — or an absolute-form target's authority — that `allowed` refuses (421; no
+ * name is refused without `allowed`). The one check of every HTTP request and WebSocket upgrade.
+ */
+export function hostRefusal(
+  req: Parameters<typeof hostOf>[0] & { readonly url?: string | undefined },
+  allowed: ((host: string | undefined) => boolean) | undefined,
+): WsgateError | undefined {
+  const host = hostOf(req);
+  if (Array.isArray(host)) return new WsgateError('invalid_request', 'More than one Host header');
+  if (allowed === undefined) return undefined;
+  const authority = targetAuthority(req.url);
+  if (!allowed(host) || (authority !== undefined && !allowed(authority)))
+    return new WsgateError('misdirected_request');
+  return undefined;
 }
 
 /**

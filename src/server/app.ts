@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { deploymentHosts, startNode, type NodeOptions, type Runtime } from '../runtime.js';
-import { hostChecker, hostOf, targetAuthority } from '../handshake/host.js';
+import { hostChecker, hostRefusal } from '../handshake/host.js';
 import { contentSecurityPolicy } from './html.js';
 import { errorHandler, sendError } from './errors.js';
 import { tokenRoutes } from './routes/token.js';
@@ -103,13 +103,10 @@ export async function buildApp(
   // the deployment's own names are answered; health checks come from wherever the balancer is.
   const hostAllowed = hostChecker(deploymentHosts(runtime));
   app.addHook('onRequest', async (request) => {
-    const host = hostOf(request.raw);
-    if (Array.isArray(host)) throw new WsgateError('invalid_request', 'More than one Host header');
     const path = request.url.split('?', 1)[0];
-    if (path === '/healthz' || path === '/readyz') return;
-    const authority = targetAuthority(request.raw.url);
-    if (!hostAllowed(host) || (authority !== undefined && !hostAllowed(authority)))
-      throw new WsgateError('misdirected_request');
+    const healthCheck = path === '/healthz' || path === '/readyz';
+    const refusal = hostRefusal(request.raw, healthCheck ? undefined : hostAllowed);
+    if (refusal) throw refusal;
   });
 
   // Node keeps the first of two Authorization headers and drops the other: refuse the ambiguity.
